@@ -1,0 +1,86 @@
+/*
+ * Every limit of Quantum Forge, named once, with its reason.
+ * Untrusted input never grows anything past one of these.
+ */
+#ifndef QF_LIMITS_H
+#define QF_LIMITS_H
+
+/* Atoms in one molecule. xtb handles thousands (a 1029-atom GFN2 singlepoint
+ * runs with an unlimited stack and one thread); beyond 10,000 a semiempirical
+ * singlepoint takes hours and O(N^2) input checks stop being cheap. */
+#define QF_MAX_ATOMS 10000
+
+/* Bytes of one molecule input file read into memory. A 10,000-atom XYZ is
+ * about 0.6 MB; multi-molecule batch files are streamed record by record but
+ * are still capped so a wrong path (a disk image) fails fast. */
+#define QF_MAX_INPUT_BYTES (256L * 1024 * 1024)
+
+/* Bytes of one input line. Real XYZ/SDF/SMILES lines are < 200 bytes; a longer
+ * line is garbage or a binary file. */
+#define QF_MAX_LINE 4096
+
+/* Length of a molecule name taken from a file (XYZ comment, SDF title, SMILES
+ * name column). Longer names are truncated, never rejected. */
+#define QF_MAX_NAME 256
+
+/* Closest two atoms may be, in Angstrom. xtb only refuses exact overlap; at
+ * 0.2 A it runs "successfully" to E = +5.13 Eh. The shortest real bond (H2)
+ * is 0.74 A. */
+#define QF_MIN_ATOM_DISTANCE 0.5
+
+/* Coordinates beyond this magnitude (Angstrom) are not a molecule. */
+#define QF_MAX_COORD 1.0e5
+
+/* Captured xtb stdout / stderr per run. A 1000-atom optimisation prints a few
+ * MB; past the cap the file is truncated with a marker and the run goes on. */
+#define QF_MAX_CAPTURE_BYTES (64L * 1024 * 1024)
+
+/* Tail of stderr/stdout kept in an error record. */
+#define QF_ERR_TAIL_BYTES 4096
+
+/* Address-space limit for one xtb process, in MiB (0 = unlimited). xtb's
+ * memory grows ~N^2 (Hessians: 9N^2 doubles); 16 GiB covers 10,000 atoms
+ * singlepoints on the 24 GiB machines we run on and stops a runaway. */
+#define QF_XTB_MEMORY_MB 16384
+
+/* Default wall-time limit of one calculation, in seconds, when the spec does
+ * not name one. */
+#define QF_DEFAULT_TIMEOUT_S 3600.0
+
+/* Most wall time a spec may ask for (7 days). */
+#define QF_MAX_TIMEOUT_S (7.0 * 86400.0)
+
+/* Grace between SIGTERM and SIGKILL of a timed-out xtb process group. xtb
+ * deadlocked on SIGTERM in 3 of 17 runs, so the kill must follow. */
+#define QF_KILL_GRACE_S 2.0
+
+/* Threads one xtb job may use. */
+#define QF_MAX_THREADS 64
+
+/* SCC iterations and optimisation cycles a spec may ask for. */
+#define QF_MAX_SCC_ITERATIONS 10000
+#define QF_MAX_OPT_CYCLES 100000
+
+/* Unpaired electrons a spec may ask for. xtb 6.5.1 crashes (exit 134) on
+ * impossible values; we also check against the electron count. */
+#define QF_MAX_UHF 64
+
+/* Total charge magnitude a spec may ask for. */
+#define QF_MAX_ABS_CHARGE 64
+
+/* Electronic temperature bounds (K): xtb accepts anything, but outside this
+ * range results are meaningless. */
+#define QF_MIN_ETEMP 1.0
+#define QF_MAX_ETEMP 50000.0
+
+/* xtb accuracy parameter bounds (xtb's own documented range). */
+#define QF_MIN_ACCURACY 0.0001
+#define QF_MAX_ACCURACY 1000.0
+
+/* Length of a filesystem path we build. */
+#define QF_MAX_PATH 4096
+
+/* A qf_err message. */
+#define QF_MAX_ERR_MSG 1024
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * Reading molecules: XYZ (single and multi-frame), SDF/MOL (V2000 and V3000,
+ * multi-record) and SMILES (one per line, optional name; through RDKit).
+ *
+ * A reader yields one molecule per record. A malformed record gives an error
+ * naming the source, the line and the problem, and the reader moves on to the
+ * next record where the format allows it (SDF: after "$$$$"; SMILES: the next
+ * line; XYZ: cannot resynchronise after a bad atom count, so it stops).
+ * Record numbers are 1-based.
+ */
+#ifndef QF_MOLIO_H
+#define QF_MOLIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "qf/err.h"
+#include "qf/mol.h"
+
+typedef enum qf_format {
+	QF_FMT_UNKNOWN = 0,
+	QF_FMT_XYZ,
+	QF_FMT_SDF, /* also .mol, .sd */
+	QF_FMT_SMILES,
+} qf_format;
+
+/* From a file name's extension (.xyz, .sdf/.sd/.mol, .smi/.smiles/.txt? no). */
+qf_format qf_format_from_path(const char *path);
+qf_format qf_format_parse(const char *name); /* "xyz", "sdf", "mol", "smi", "smiles" */
+const char *qf_format_name(qf_format f);
+
+typedef struct qf_reader qf_reader;
+
+/* Reader over an in-memory text (copied). source names it in messages
+ * (a path, "<stdin>", "<request>"). */
+int qf_reader_new_buf(qf_reader **r, qf_format fmt, const char *source,
+                      const char *data, size_t len, qf_err *err);
+/* Reader over a file (read whole, capped by QF_MAX_INPUT_BYTES). fmt may be
+ * QF_FMT_UNKNOWN: then the extension decides. Empty and binary files are
+ * refused here (input.empty, input.binary). */
+int qf_reader_new_path(qf_reader **r, const char *path, qf_format fmt, qf_err *err);
+void qf_reader_free(qf_reader *r);
+
+/* Next record. Returns 1 with *m filled (the caller releases it), 0 at the
+ * end, or a negative code with err naming the record; after an error the
+ * caller may call again to go on with the next record, unless
+ * qf_reader_can_continue() says no. */
+int qf_reader_next(qf_reader *r, qf_mol *m, qf_err *err);
+bool qf_reader_can_continue(const qf_reader *r);
+/* 1-based number of the record last returned (or failed). */
+int qf_reader_record(const qf_reader *r);
+/* The text of the record last returned, as given (not NUL-terminated). */
+const char *qf_reader_record_text(const qf_reader *r, size_t *len);
+qf_format qf_reader_format(const qf_reader *r);
+
+/* Convenience: read exactly one molecule from a text. */
+int qf_mol_parse(qf_mol *m, qf_format fmt, const char *source, const char *data,
+                 size_t len, qf_err *err);
+
+/* Write XYZ with a plain comment line (the name is NOT written there: xtb
+ * reads the comment line as xcontrol input). Coordinates with 10 decimals. */
+int qf_mol_write_xyz(const qf_mol *m, const char *path, qf_err *err);
+/* The same into a buffer (heap, NUL-terminated). */
+char *qf_mol_to_xyz(const qf_mol *m, const char *comment);
+
+/* ---- SMILES through RDKit (src/chem/rdkit.cpp) -------------------------- */
+
+/* Parse SMILES, add hydrogens, embed in 3D (ETKDGv3, fixed seed), clean up
+ * with MMFF94 (UFF when MMFF has no parameters). Charge from the SMILES
+ * formal charges, unpaired electrons from radical electrons. Fills m->smiles
+ * with RDKit's canonical SMILES. Code input.smiles on failure. */
+int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *err);
+
+#endif
