@@ -54,8 +54,19 @@
  * deadlocked on SIGTERM in 3 of 17 runs, so the kill must follow. */
 #define QF_KILL_GRACE_S 2.0
 
+/* After the program we ran has exited (and its process group was killed),
+ * how long we keep reading its output pipes for EOF, in seconds. A descendant
+ * that left the group (setsid) can hold them open forever; its late output is
+ * dropped after this. */
+#define QF_PROC_DRAIN_S 1.0
+
 /* Threads one xtb job may use. */
 #define QF_MAX_THREADS 64
+
+/* Above this many atoms an xtb job runs on one thread whatever the spec asks:
+ * a 1029-atom GFN2 singlepoint died with SIGSEGV on 2 threads even with an
+ * unlimited stack, and ran on 1 (notes/xtb-6.5.1.md, "Environment"). */
+#define QF_XTB_MAX_ATOMS_THREADED 500
 
 /* SCC iterations and optimisation cycles a spec may ask for. */
 #define QF_MAX_SCC_ITERATIONS 10000
