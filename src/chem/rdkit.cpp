@@ -1,0 +1,216 @@
+/*
+ * The only C++ in Quantum Forge: an extern "C" shim over RDKit.
+ *
+ * SMILES -> 3D molecule: parse (sanitised), add hydrogens, embed with ETKDGv3
+ * and a fixed seed (the same SMILES always gives the same geometry), clean up
+ * with MMFF94 (UFF when MMFF lacks parameters). Charge from the formal
+ * charges, unpaired electrons from the radical electrons, canonical SMILES
+ * from the heavy-atom graph.
+ *
+ * RDKit reports parse errors through its error log, not exceptions; the log
+ * is pointed at a string for the duration of the call (under a mutex: the
+ * loggers are process-global) so the message reaches the user's qf_err and
+ * nothing is printed on stderr.
+ */
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+
+#include <GraphMol/DistGeomHelpers/Embedder.h>
+#include <GraphMol/ForceFieldHelpers/MMFF/MMFF.h>
+#include <GraphMol/ForceFieldHelpers/UFF/UFF.h>
+#include <GraphMol/GraphMol.h>
+#include <GraphMol/MolOps.h>
+#include <GraphMol/SmilesParse/SmilesParse.h>
+#include <GraphMol/SmilesParse/SmilesWrite.h>
+#include <RDGeneral/RDLog.h>
+
+extern "C" {
+#include "qf/molio.h"
+#include "qf/str.h"
+}
+
+namespace {
+
+/* Seed of the ETKDG embedding: fixed so a SMILES always embeds identically. */
+constexpr int kEmbedSeed = 0x5eed;
+/* Force-field clean-up iterations (RDKit's default is 200; more for rings). */
+constexpr int kForceFieldIterations = 2000;
+
+std::mutex log_mutex;
+
+/* Points RDKit's error and warning logs at a string while alive. */
+class LogCapture {
+      public:
+	LogCapture() : lock_(log_mutex)
+	{
+		static std::once_flag once;
+		std::call_once(once, [] {
+			if (!rdErrorLog || !rdWarningLog)
+				RDLog::InitLogs();
+		});
+		swap(rdErrorLog, err_dest_, err_enabled_);
+		swap(rdWarningLog, warn_dest_, warn_enabled_);
+	}
+	~LogCapture()
+	{
+		restore(rdErrorLog, err_dest_, err_enabled_);
+		restore(rdWarningLog, warn_dest_, warn_enabled_);
+	}
+	/* First error line, without RDKit's "[hh:mm:ss] " prefix. */
+	std::string first_error() const
+	{
+		std::string s = errors_.str();
+		size_t nl = s.find('\n');
+		if (nl != std::string::npos)
+			s.resize(nl);
+		if (!s.empty() && s[0] == '[') {
+			size_t close = s.find("] ");
+			if (close != std::string::npos)
+				s.erase(0, close + 2);
+		}
+		return s;
+	}
+
+      private:
+	void swap(RDLogger &log, std::ostream *&saved, bool &enabled)
+	{
+		saved = nullptr;
+		if (!log)
+			return;
+		saved = log->dp_dest;
+		enabled = log->df_enabled;
+		log->dp_dest = &errors_;
+		log->df_enabled = true;
+	}
+	static void restore(RDLogger &log, std::ostream *saved, bool enabled)
+	{
+		if (!log)
+			return;
+		log->dp_dest = saved;
+		log->df_enabled = enabled;
+	}
+	std::lock_guard<std::mutex> lock_;
+	std::ostringstream errors_;
+	std::ostream *err_dest_ = nullptr, *warn_dest_ = nullptr;
+	bool err_enabled_ = false, warn_enabled_ = false;
+};
+
+int smiles_error(qf_err *err, const char *smiles, const std::string &why)
+{
+	char shown[64];
+	qf_strlcpy(shown, smiles, sizeof(shown));
+	if (std::strlen(smiles) >= sizeof(shown))
+		std::memcpy(shown + sizeof(shown) - 4, "...", 4);
+	return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles", "could not parse SMILES '%s': %s",
+	                  shown, why.empty() ? "RDKit rejected it" : why.c_str());
+}
+
+} // namespace
+
+extern "C" int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *err)
+{
+	if (!smiles || !*smiles)
+		return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles", "empty SMILES");
+	if (std::strlen(smiles) >= QF_MAX_LINE)
+		return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles",
+		                  "SMILES longer than %d characters", QF_MAX_LINE);
+
+	std::unique_ptr<RDKit::RWMol> mol;
+	std::string why;
+	{
+		LogCapture capture;
+		try {
+			mol.reset(RDKit::SmilesToMol(smiles));
+		} catch (const std::exception &e) {
+			why = e.what();
+		}
+		if (!mol && why.empty())
+			why = capture.first_error();
+	}
+	if (!mol)
+		return smiles_error(err, smiles, why);
+	if (mol->getNumAtoms() == 0)
+		return smiles_error(err, smiles, "no atoms");
+	for (const auto atom : mol->atoms()) {
+		if (atom->getAtomicNum() < 1)
+			return smiles_error(err, smiles, "dummy atoms (*) have no coordinates to compute");
+	}
+
+	std::string canonical;
+	int charge = 0, radicals = 0;
+	try {
+		canonical = RDKit::MolToSmiles(*mol);
+		charge = RDKit::MolOps::getFormalCharge(*mol);
+		for (const auto atom : mol->atoms())
+			radicals += static_cast<int>(atom->getNumRadicalElectrons());
+		RDKit::MolOps::addHs(*mol);
+	} catch (const std::exception &e) {
+		return smiles_error(err, smiles, e.what());
+	}
+	if (mol->getNumAtoms() > static_cast<unsigned>(QF_MAX_ATOMS))
+		return qf_err_set(err, QF_CAT_VALIDATION, "input.too_many_atoms",
+		                  "SMILES gives %u atoms with hydrogens; the limit is %d",
+		                  mol->getNumAtoms(), QF_MAX_ATOMS);
+
+	int conf_id = -1;
+	{
+		LogCapture capture;
+		try {
+			RDKit::DGeomHelpers::EmbedParameters params = RDKit::DGeomHelpers::ETKDGv3;
+			params.randomSeed = kEmbedSeed;
+			conf_id = RDKit::DGeomHelpers::EmbedMolecule(*mol, params);
+			if (conf_id < 0) {
+				/* Large or strained systems: random starting coordinates
+				 * embed where the eigenvalue start fails. */
+				params.useRandomCoords = true;
+				conf_id = RDKit::DGeomHelpers::EmbedMolecule(*mol, params);
+			}
+			if (conf_id >= 0) {
+				/* MMFF answers -1 when it lacks parameters (metals,
+				 * hypervalent atoms): UFF covers the periodic table. */
+				auto res = RDKit::MMFF::MMFFOptimizeMolecule(*mol, kForceFieldIterations);
+				if (res.first == -1)
+					RDKit::UFF::UFFOptimizeMolecule(*mol, kForceFieldIterations);
+			}
+		} catch (const std::exception &e) {
+			why = e.what();
+			conf_id = -1;
+		}
+		if (conf_id < 0 && why.empty())
+			why = capture.first_error();
+	}
+	if (conf_id < 0)
+		return qf_err_set(err, QF_CAT_VALIDATION, "input.embedding",
+		                  "could not build 3D coordinates for SMILES '%s'%s%s", smiles,
+		                  why.empty() ? "" : ": ", why.c_str());
+
+	int n = static_cast<int>(mol->getNumAtoms());
+	int rc = qf_mol_resize(m, n, err);
+	if (rc)
+		return rc;
+	const RDKit::Conformer &conf = mol->getConformer(conf_id);
+	for (int i = 0; i < n; i++) {
+		const RDGeom::Point3D &p = conf.getAtomPos(static_cast<unsigned>(i));
+		m->z[i] = mol->getAtomWithIdx(static_cast<unsigned>(i))->getAtomicNum();
+		m->xyz[3 * i + 0] = p.x;
+		m->xyz[3 * i + 1] = p.y;
+		m->xyz[3 * i + 2] = p.z;
+		if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z))
+			return qf_err_set(err, QF_CAT_VALIDATION, "input.embedding",
+			                  "3D embedding of SMILES '%s' gave non-finite coordinates", smiles);
+	}
+	m->charge = charge;
+	m->uhf = radicals;
+	qf_strlcpy(m->name, name && *name ? name : canonical.c_str(), sizeof(m->name));
+	std::free(m->smiles);
+	m->smiles = strdup(canonical.c_str());
+	if (!m->smiles)
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	return 0;
+}
