@@ -1,0 +1,100 @@
+/*
+ * A job: one calculation of one molecule, and its directory
+ *
+ *   <jobs root>/<job id>/
+ *       input.<ext>      the input as given (the record's own text)
+ *       geometry.xyz     the geometry as run
+ *       xcontrol.inp     "$end" (see notes on xtb's --input)
+ *       ...              xtb's output files
+ *       stdout.log  stderr.log
+ *       metadata.json    the record of the calculation (written last,
+ *                        atomically: tmp file, fsync, rename)
+ *
+ * metadata.json is THE record: the database is built from it (and can be
+ * rebuilt from it). Its keys are stable and documented in the README.
+ */
+#ifndef QF_JOB_H
+#define QF_JOB_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "qf/err.h"
+#include "qf/hash.h"
+#include "qf/mol.h"
+#include "qf/molio.h"
+#include "qf/result.h"
+#include "qf/runner.h"
+#include "qf/spec.h"
+#include "qf/uuid.h"
+
+#define QF_METADATA_FILE "metadata.json"
+#define QF_METADATA_SCHEMA 1
+
+typedef enum qf_job_status {
+	QF_JOB_QUEUED = 0,
+	QF_JOB_RUNNING,
+	QF_JOB_COMPLETED,
+	QF_JOB_FAILED,
+	QF_JOB_CANCELLED,
+} qf_job_status;
+
+const char *qf_job_status_name(qf_job_status s);
+int qf_job_status_parse(const char *s, qf_job_status *out);
+
+typedef struct qf_job {
+	char id[QF_UUID_STR];
+	char dir[QF_MAX_PATH];
+	char name[QF_MAX_NAME];
+	qf_job_status status;
+	/* the input as given */
+	char input_file[32];          /* "input.xyz" */
+	qf_format input_format;
+	char input_sha256[QF_SHA256_HEX];
+	char source[QF_MAX_PATH];     /* where it came from ("" when unknown) */
+	int record;                   /* 1-based record in the source, 0 unknown */
+	/* the molecule as run */
+	qf_mol mol;                   /* charge/uhf: the effective values */
+	char geometry_sha256[QF_SHA256_HEX]; /* of the geometry + charge + uhf */
+	qf_spec spec;
+	qf_result result;
+	qf_metrics metrics;
+	qf_err error;                 /* rc == 0 when completed */
+	int attempt;                  /* 1-based */
+	double created_at, started_at, finished_at; /* epoch s; 0 unknown */
+} qf_job;
+
+void qf_job_init(qf_job *j);
+void qf_job_release(qf_job *j);
+
+/* The effective charge and unpaired electrons: the spec's when it sets them,
+ * else the molecule's. */
+void qf_job_effective_charge(const qf_mol *mol, const qf_spec *spec, int *charge, int *uhf);
+
+/* Hash of what determines a calculation's input: elements, coordinates
+ * (as written to geometry.xyz), charge and unpaired electrons. */
+void qf_job_geometry_hash(const qf_mol *mol, int charge, int uhf, char out[QF_SHA256_HEX]);
+
+/* Run one calculation end to end: a new job id and directory under
+ * jobs_root (created if missing), the input as given written there, xtb run,
+ * metadata.json written atomically. On return j holds everything (also on
+ * failure). Returns 0 when the calculation completed, else the categorised
+ * negative code (j->error filled). A failure to create the directory or
+ * write metadata is a system error; nothing is then claimed as recorded. */
+int qf_job_run(qf_job *j, const char *jobs_root, const qf_mol *mol, const char *input,
+               size_t input_len, qf_format input_format, const char *source, int record,
+               const qf_spec *spec, const qf_xtb_opts *xo);
+
+/* The metadata document. */
+json_t *qf_job_to_json(const qf_job *j);
+/* Write dir/metadata.json atomically. */
+int qf_job_write_metadata(const qf_job *j, qf_err *err);
+/* Read a job back from a metadata document / a job directory. */
+int qf_job_from_json(qf_job *j, const json_t *doc, qf_err *err);
+int qf_job_load(qf_job *j, const char *dir, qf_err *err);
+
+/* A metadata-shaped document for an input record that could not be read
+ * (no job, no directory): status "failed", job_id null, the error. */
+json_t *qf_job_input_error_json(const char *source, int record, const qf_err *e);
+
+#endif
