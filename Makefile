@@ -1,0 +1,37 @@
+# Quantum Forge — a thin front to CMake and the scripts.
+#   make          build everything into build/ (the program: build/qforge)
+#   make run      install what is missing, build, run the main job
+#   make test     install what is missing, build with sanitizers, run the whole suite
+#   make bench    run the benchmarks against their peers
+
+BUILD      ?= build
+TEST_BUILD ?= build-test
+JOBS       ?= 2
+CTEST_ARGS ?=
+
+.PHONY: all deps configure run test bench clean
+
+all: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+configure:
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+deps:
+	scripts/install-deps
+
+run: deps
+	$(MAKE) all
+	$(BUILD)/qforge run examples/caffeine.xyz
+
+test: deps
+	@test -f $(TEST_BUILD)/CMakeCache.txt || cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DQF_SANITIZE=ON
+	cmake --build $(TEST_BUILD) -j$(JOBS)
+	scripts/run-tests $(TEST_BUILD) $(CTEST_ARGS)
+
+bench: deps
+	$(MAKE) all
+	bench/run-overhead
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD)
