@@ -1,0 +1,165 @@
+/*
+ * The store: everything the platform knows, behind one interface with two
+ * real backends.
+ *
+ *   sqlite:PATH                 embedded (the default: sqlite:var/qforge.db)
+ *   postgresql://USER@HOST/DB   a PostgreSQL server shared by many machines
+ *
+ * Callers never see SQL nor which backend they use.
+ *
+ * Isolation, in one place: every call that touches user data takes a
+ * qf_actor, and the store layer scopes every read and write by it:
+ *
+ *   read    system, platform admins: all rows; a user: own rows
+ *           (owner = user) and rows of organisations the user is a member
+ *           of (any role); anonymous: nothing
+ *   insert  system: any; a user: owner = user, and into an organisation only
+ *           with role researcher or admin there (a viewer cannot write)
+ *   update  system, platform admins: all; a user: own rows (where the
+ *   delete  organisation role, if any, is researcher or admin) and any row
+ *           of an organisation where the user is admin
+ *
+ * A row the actor may not see is indistinguishable from a missing one
+ * (QF_ENOENT, code store.not_found). On PostgreSQL, row-level security
+ * (FORCE'd, application role without BYPASSRLS) enforces the same rules a
+ * second time from the claims each transaction sets first
+ * (set_config('qf.user_id', ..., true), set_config('qf.role', ..., true)).
+ *
+ * Rows cross the interface as JSON objects whose keys are the column names
+ * (documented in sql/README.md); times are RFC 3339 UTC strings, ids are
+ * UUID strings. Typed calls exist for the hot and transactional paths
+ * (recording a job, the queue).
+ */
+#ifndef QF_STORE_H
+#define QF_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qf/err.h"
+#include "qf/job.h"
+#include "qf/uuid.h"
+
+typedef struct qf_store qf_store;
+
+/* ---- who is asking ------------------------------------------------------ */
+
+typedef enum qf_actor_kind {
+	QF_ACTOR_ANONYMOUS = 0, /* sees nothing, writes nothing */
+	QF_ACTOR_USER,          /* a signed-in user or an API key */
+	QF_ACTOR_SYSTEM,        /* the platform itself: workers, migrations, purge */
+} qf_actor_kind;
+
+typedef struct qf_actor {
+	qf_actor_kind kind;
+	char user_id[QF_UUID_STR]; /* QF_ACTOR_USER only */
+	bool is_admin;             /* platform administrator (from users.is_admin) */
+} qf_actor;
+
+/* Organisation roles, weakest first. */
+typedef enum qf_role { QF_ROLE_NONE = 0, QF_ROLE_VIEWER, QF_ROLE_RESEARCHER, QF_ROLE_ADMIN } qf_role;
+const char *qf_role_name(qf_role r);
+int qf_role_parse(const char *s, qf_role *out);
+
+qf_actor qf_actor_system(void);
+qf_actor qf_actor_anonymous(void);
+/* The built-in local user that owns what `qforge run --store` records when
+ * no user is named (created by the first migration). */
+#define QF_LOCAL_USER_ID "00000000-0000-7000-8000-000000000001"
+qf_actor qf_actor_local(void);
+/* An actor for a user id, with is_admin read from the users table. */
+int qf_store_actor(qf_store *s, const char *user_id, qf_actor *out, qf_err *err);
+
+/* ---- opening -------------------------------------------------------------- */
+
+typedef struct qf_store_opts {
+	int pool_size;      /* PostgreSQL connections (default 4; 1..QF_MAX_PG_POOL) */
+	bool no_migrate;    /* do not apply pending migrations on open */
+	int busy_timeout_ms; /* SQLite busy timeout (default 10000) */
+} qf_store_opts;
+
+/* $QF_STORE, else "sqlite:var/qforge.db". */
+const char *qf_store_default_url(void);
+
+/* Open (and, unless opts->no_migrate, migrate) the store at url. For
+ * PostgreSQL, migrating needs a role that may create tables and roles
+ * (superuser or the schema owner with BYPASSRLS and CREATEROLE); an
+ * application role without those gets QF_ESYS "store.schema_outdated" when
+ * migrations are pending. opts may be NULL. */
+int qf_store_open(qf_store **s, const char *url, const qf_store_opts *opts, qf_err *err);
+void qf_store_close(qf_store *s);
+const char *qf_store_backend(const qf_store *s); /* "sqlite" | "postgresql" */
+
+/* Apply pending numbered migrations from sql/<backend>/, each in its own
+ * transaction (a failing one leaves the schema as it was). *applied gets the
+ * count (may be NULL). */
+int qf_store_migrate(qf_store *s, int *applied, qf_err *err);
+/* Highest applied migration version. */
+int qf_store_schema_version(qf_store *s, int *version, qf_err *err);
+
+/* ---- generic rows (every table) --------------------------------------------
+ * table: one of the table names in sql/README.md. Keys a table does not
+ * have, values of the wrong type, and writes to generated columns are
+ * validation errors (store.invalid). Ids and timestamps the caller leaves out
+ * are filled (uuid v7, qf_clock_now()); the owner column defaults to the
+ * actor's user. */
+
+/* Insert one row; *out (may be NULL) gets the row as stored. */
+int qf_store_insert(qf_store *s, const qf_actor *a, const char *table, const json_t *row,
+                    json_t **out, qf_err *err);
+/* Fetch one row by primary key (text form; composite keys: "k1/k2"). */
+int qf_store_get(qf_store *s, const qf_actor *a, const char *table, const char *id,
+                 json_t **out, qf_err *err);
+/* Update the given columns of one row; QF_ENOENT when not visible/writable. */
+int qf_store_update(qf_store *s, const qf_actor *a, const char *table, const char *id,
+                    const json_t *changes, qf_err *err);
+int qf_store_delete(qf_store *s, const qf_actor *a, const char *table, const char *id,
+                    qf_err *err);
+
+/* Filters for listing: equality on indexed columns, a time range on the
+ * table's time column, order and paging. */
+typedef struct qf_store_filter {
+	const json_t *where; /* {"column": value, ...} equality, columns must be
+	                        indexed filter columns of the table; may be NULL */
+	double since, until; /* on the table's time column; 0 = open */
+	const char *order_by; /* a column; NULL = the time column */
+	bool descending;
+	int limit;           /* 0 = QF_STORE_DEFAULT_LIMIT; capped by QF_STORE_MAX_LIMIT */
+	int offset;
+} qf_store_filter;
+#define QF_STORE_DEFAULT_LIMIT 100
+#define QF_STORE_MAX_LIMIT 10000
+
+/* *out gets a JSON array of rows. */
+int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
+                  json_t **out, qf_err *err);
+/* Number of visible rows matching f (limit/offset ignored). */
+int qf_store_count(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
+                   int64_t *count, qf_err *err);
+
+/* ---- calculations ------------------------------------------------------- */
+
+typedef struct qf_record_opts {
+	const char *org_id;   /* organisation the rows belong to (NULL: personal) */
+	const char *batch_id; /* NULL: none */
+	bool keep_logs;       /* copy stdout/stderr into calculation_execution_metrics */
+} qf_record_opts;
+
+/* Record finished jobs (from their metadata): the molecule (found by owner
+ * and geometry hash, or created), the calculation (id = job id; insert or
+ * update), its atomic_properties, calculation_execution_metrics for its
+ * attempt and, when it failed, a calculation_errors row. All n jobs in one
+ * transaction. Idempotent: recording the same job twice changes nothing. */
+int qf_store_record_jobs(qf_store *s, const qf_actor *a, const qf_job *const *jobs, size_t n,
+                         const qf_record_opts *o, qf_err *err);
+
+/* Delete rows past retention, as of `now` (epoch seconds):
+ * user_sessions idle > 7 days, performance_metrics and api_usage_logs
+ * > 90 days, user_audit_log > 365 days, expired auth_sessions. Never
+ * calculations. counts (may be NULL) gets rows deleted per table as
+ * {"table": n}. Needs the system actor. */
+int qf_store_purge(qf_store *s, const qf_actor *a, double now, json_t **counts, qf_err *err);
+
+#endif
