@@ -94,4 +94,23 @@
 /* A qf_err message. */
 #define QF_MAX_ERR_MSG 1024
 
+/* PostgreSQL connections one process keeps (qf_store_opts.pool_size). Each
+ * is a server process of ~10 MB, and the server's default max_connections is
+ * 100 for every worker and server process together. */
+#define QF_MAX_PG_POOL 32
+
+/* Bytes of one text value written through the generic store API (names,
+ * messages, notes). Columns with a natural bound use a smaller one (see the
+ * catalogue, src/store/catalog.c); captured program output has its own. */
+#define QF_STORE_MAX_TEXT 65536
+
+/* Bytes of one JSON value (serialised) stored in a json column. The results
+ * of a 10,000-atom Hessian (frequencies, intensities, geometry, gradient)
+ * are about 3 MB. */
+#define QF_STORE_MAX_JSON (16L * 1024 * 1024)
+
+/* Bytes of xtb stdout/stderr copied into calculation_execution_metrics when
+ * logs are kept (the tail; the full files stay in the job directory). */
+#define QF_STORE_MAX_LOG_BYTES (1024L * 1024)
+
 #endif
