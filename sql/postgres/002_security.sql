@@ -13,18 +13,29 @@
 -- The helper functions that read users and memberships are SECURITY DEFINER
 -- (owned by the migrating role, which must be superuser or BYPASSRLS) so that
 -- policies on those tables do not recurse.
+--
+-- tests/integration/store/test_rls.c proves every policy here (each one is
+-- dropped in turn and its check must then fail): a new policy needs a check
+-- there.
 
+-- The role is cluster-wide: databases migrated at the same time (a test
+-- suite, two servers starting) may race to create it.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'qforge_app') THEN
         CREATE ROLE qforge_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
     END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
 END
 $$;
 
+-- The caller's user id: only with qf.role = 'user' (an 'anonymous' or
+-- malformed role claim never acts as the user id next to it).
 CREATE FUNCTION qf_uid() RETURNS uuid
 LANGUAGE sql STABLE AS $$
-    SELECT nullif(current_setting('qf.user_id', true), '')::uuid
+    SELECT CASE WHEN current_setting('qf.role', true) = 'user'
+                THEN nullif(current_setting('qf.user_id', true), '')::uuid END
 $$;
 
 CREATE FUNCTION qf_is_system() RETURNS boolean
@@ -72,38 +83,73 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Tables whose rows have an owner column and an org_id: the same four
--- policies each.
+-- policies each. A row that points at a parent row (a calculation's
+-- molecule and batch, a calculation's per-atom rows, metrics and errors, a
+-- molecule's computed properties, a batch's performance) may only point at
+-- one the caller can see: else a user could attach rows to another tenant's
+-- molecule, calculation or batch (squatting its unique keys, or putting work
+-- into its batch). The parent subqueries run under the caller's own
+-- row-level security.
 DO $$
 DECLARE
     t record;
+    parents text;
 BEGIN
     FOR t IN SELECT * FROM (VALUES
-        ('molecules', 'owner_id'),
-        ('batches', 'owner_id'),
-        ('calculations', 'owner_id'),
-        ('atomic_properties', 'owner_id'),
-        ('calculation_execution_metrics', 'owner_id'),
-        ('calculation_errors', 'owner_id'),
-        ('molecule_properties_computed', 'owner_id'),
-        ('batch_job_performance', 'owner_id'),
-        ('performance_metrics', 'user_id'),
-        ('api_usage_logs', 'user_id'),
-        ('api_keys', 'user_id')
-    ) AS v(name, owner)
+        ('molecules', 'owner_id', NULL),
+        ('batches', 'owner_id', NULL),
+        ('calculations', 'owner_id',
+         'EXISTS (SELECT 1 FROM molecules p WHERE p.id = calculations.molecule_id)'
+         ' AND (calculations.batch_id IS NULL'
+         ' OR EXISTS (SELECT 1 FROM batches p WHERE p.id = calculations.batch_id))'),
+        ('atomic_properties', 'owner_id',
+         'EXISTS (SELECT 1 FROM calculations p WHERE p.id = atomic_properties.calculation_id)'),
+        ('calculation_execution_metrics', 'owner_id',
+         'EXISTS (SELECT 1 FROM calculations p WHERE p.id = calculation_execution_metrics.calculation_id)'),
+        ('calculation_errors', 'owner_id',
+         'EXISTS (SELECT 1 FROM calculations p WHERE p.id = calculation_errors.calculation_id)'),
+        ('molecule_properties_computed', 'owner_id',
+         'EXISTS (SELECT 1 FROM molecules p WHERE p.id = molecule_properties_computed.molecule_id)'),
+        ('batch_job_performance', 'owner_id',
+         'EXISTS (SELECT 1 FROM batches p WHERE p.id = batch_job_performance.batch_id)'),
+        ('performance_metrics', 'user_id', NULL),
+        ('api_usage_logs', 'user_id', NULL)
+    ) AS v(name, owner, parents)
     LOOP
+        parents := coalesce(' AND ' || t.parents, '');
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t.name);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t.name);
         EXECUTE format('CREATE POLICY %I ON %I FOR SELECT USING (qf_can_read(%I, org_id))',
                        t.name || '_select', t.name, t.owner);
-        EXECUTE format('CREATE POLICY %I ON %I FOR INSERT WITH CHECK (qf_can_insert(%I, org_id))',
-                       t.name || '_insert', t.name, t.owner);
-        EXECUTE format('CREATE POLICY %I ON %I FOR UPDATE USING (qf_can_modify(%I, org_id)) WITH CHECK (qf_can_modify(%I, org_id))',
-                       t.name || '_update', t.name, t.owner, t.owner);
+        EXECUTE format('CREATE POLICY %I ON %I FOR INSERT WITH CHECK (qf_can_insert(%I, org_id)%s)',
+                       t.name || '_insert', t.name, t.owner, parents);
+        EXECUTE format('CREATE POLICY %I ON %I FOR UPDATE USING (qf_can_modify(%I, org_id)) WITH CHECK (qf_can_modify(%I, org_id)%s)',
+                       t.name || '_update', t.name, t.owner, t.owner, parents);
         EXECUTE format('CREATE POLICY %I ON %I FOR DELETE USING (qf_can_modify(%I, org_id))',
                        t.name || '_delete', t.name, t.owner);
     END LOOP;
 END
 $$;
+
+-- api_keys: like the tables above, except that only the key's owner (or the
+-- system, or a platform administrator) changes a key: an organisation admin
+-- who could rewrite a member's key_hash could sign in as that member. An
+-- organisation admin revokes a member's key by deleting it.
+ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE api_keys FORCE ROW LEVEL SECURITY;
+CREATE POLICY api_keys_select ON api_keys FOR SELECT
+    USING (qf_can_read(user_id, org_id));
+CREATE POLICY api_keys_insert ON api_keys FOR INSERT
+    WITH CHECK (qf_can_insert(user_id, org_id));
+CREATE POLICY api_keys_update ON api_keys FOR UPDATE
+    USING (qf_is_system() OR qf_is_admin()
+           OR (qf_uid() IS NOT NULL AND user_id = qf_uid()
+               AND (org_id IS NULL OR qf_org_role(org_id) IN ('admin', 'researcher'))))
+    WITH CHECK (qf_is_system() OR qf_is_admin()
+                OR (qf_uid() IS NOT NULL AND user_id = qf_uid()
+                    AND (org_id IS NULL OR qf_org_role(org_id) IN ('admin', 'researcher'))));
+CREATE POLICY api_keys_delete ON api_keys FOR DELETE
+    USING (qf_can_modify(user_id, org_id));
 
 -- Rows that belong to one user only (no organisation).
 DO $$
@@ -122,10 +168,22 @@ BEGIN
 END
 $$;
 
+-- Whether the columns that give a user power (administrator, disabled,
+-- quotas) hold what is stored for that user. Runs before the new row is
+-- written, so it compares with the row as it was.
+CREATE FUNCTION qf_user_powers_unchanged(uid uuid, admin boolean, dis boolean,
+                                         quota double precision, jobs integer) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    SELECT EXISTS (SELECT 1 FROM users WHERE id = uid AND is_admin = admin AND disabled = dis
+                   AND storage_quota_mb IS NOT DISTINCT FROM quota
+                   AND max_concurrent_jobs IS NOT DISTINCT FROM jobs)
+$$;
+
 -- users: a user sees itself and the members of its organisations; only the
 -- system (sign-up) or an administrator creates or deletes users; a user
--- updates itself, but can never make itself an administrator (the store
--- layer refuses that column; the policy cannot see which column changed).
+-- updates itself, but never the columns that give it power: it cannot make
+-- itself an administrator, re-enable itself or change its quotas (the store
+-- layer refuses those columns too).
 ALTER TABLE users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE users FORCE ROW LEVEL SECURITY;
 CREATE POLICY users_select ON users FOR SELECT
@@ -134,7 +192,10 @@ CREATE POLICY users_insert ON users FOR INSERT
     WITH CHECK (qf_is_system() OR qf_is_admin());
 CREATE POLICY users_update ON users FOR UPDATE
     USING (qf_is_system() OR qf_is_admin() OR id = qf_uid())
-    WITH CHECK (qf_is_system() OR qf_is_admin() OR (id = qf_uid() AND NOT is_admin));
+    WITH CHECK (qf_is_system() OR qf_is_admin()
+                OR (id = qf_uid() AND NOT is_admin
+                    AND qf_user_powers_unchanged(id, is_admin, disabled, storage_quota_mb,
+                                                 max_concurrent_jobs)));
 CREATE POLICY users_delete ON users FOR DELETE
     USING (qf_is_system() OR qf_is_admin());
 
@@ -170,14 +231,17 @@ CREATE POLICY memberships_delete ON memberships FOR DELETE
 
 -- user_audit_log: append-only for the application. A user sees its own
 -- entries, an organisation admin those of the organisation, administrators
--- all. Rows past retention are removed only through qf_purge_audit().
+-- all. A user writes entries about itself, and only into organisations it
+-- belongs to (else it could plant entries in another organisation's log).
+-- Rows past retention are removed only through qf_purge_audit().
 ALTER TABLE user_audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE user_audit_log FORCE ROW LEVEL SECURITY;
 CREATE POLICY user_audit_log_select ON user_audit_log FOR SELECT
     USING (qf_is_system() OR qf_is_admin() OR (qf_uid() IS NOT NULL AND user_id = qf_uid())
            OR (org_id IS NOT NULL AND qf_org_role(org_id) = 'admin'));
 CREATE POLICY user_audit_log_insert ON user_audit_log FOR INSERT
-    WITH CHECK (qf_is_system() OR (qf_uid() IS NOT NULL AND user_id = qf_uid()));
+    WITH CHECK (qf_is_system() OR (qf_uid() IS NOT NULL AND user_id = qf_uid()
+                                   AND (org_id IS NULL OR qf_org_role(org_id) IS NOT NULL)));
 
 CREATE FUNCTION qf_purge_audit(before timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public AS $$
