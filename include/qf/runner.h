@@ -15,7 +15,9 @@
 
 typedef struct qf_xtb_opts {
 	const char *xtb;         /* program: path or name in PATH; NULL: "xtb" */
-	long memory_mb;          /* 0: QF_XTB_MEMORY_MB; < 0: unlimited */
+	long memory_mb;          /* 0: QF_XTB_MEMORY_MB; < 0: unlimited. The
+	                            address-space limit is this plus 1 GiB per
+	                            thread, the OpenMP stacks xtb reserves */
 	double kill_grace;       /* < 0: QF_KILL_GRACE_S */
 	volatile const int *cancel; /* see qf_proc_opts.cancel */
 } qf_xtb_opts;

@@ -33,6 +33,14 @@
 /* Where Debian installs the parameter files (GFN0 needs them found). */
 #define XTB_PARAM_DIR "/usr/share/xtb"
 
+/* Stack of each OpenMP thread of xtb (OMP_STACKSIZE; large molecules crash
+ * with less). It is reserved address space, so the address-space limit is
+ * raised by this much per thread: with 16 GiB and 1 GiB stacks, xtb on more
+ * than about 15 threads could not even create them ("libgomp: Thread
+ * creation failed"). */
+#define XTB_OMP_STACK "OMP_STACKSIZE=1G"
+#define XTB_OMP_STACK_MB 1024L
+
 /* Wall-time limit of `xtb --version`. */
 #define XTB_VERSION_TIMEOUT_S 30.0
 
@@ -351,7 +359,7 @@ int qf_xtb_run(const qf_mol *mol, const qf_spec *spec, int charge, int uhf,
 	const char *xtbpath = getenv("XTBPATH");
 	const char *env[] = {
 		omp, blas, mkl,
-		"OMP_STACKSIZE=1G",
+		XTB_OMP_STACK,
 		"OMP_MAX_ACTIVE_LEVELS=1",
 		"GFORTRAN_UNBUFFERED_PRECONNECTED=y",
 		/* Last: when XTBPATH is already set, this NULL ends the list and
@@ -373,7 +381,8 @@ int qf_xtb_run(const qf_mol *mol, const qf_spec *spec, int charge, int uhf,
 	po.stderr_path = err_path;
 	po.timeout = spec->timeout;
 	po.kill_grace = o->kill_grace;
-	po.memory_mb = o->memory_mb == 0 ? QF_XTB_MEMORY_MB : (o->memory_mb < 0 ? 0 : o->memory_mb);
+	long memory_mb = o->memory_mb == 0 ? QF_XTB_MEMORY_MB : o->memory_mb;
+	po.memory_mb = memory_mb < 0 ? 0 : memory_mb + threads * XTB_OMP_STACK_MB;
 	po.unlimited_stack = true;
 	po.cancel = o->cancel;
 	qf_proc_result pr;
