@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -18,6 +19,14 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__x86_64__)
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#endif
 
 #include "qf/clock.h"
 #include "qf/fs.h"
@@ -724,6 +733,107 @@ static void test_process_group(void **state)
 	free(out);
 }
 
+#if defined(__x86_64__)
+/* In a forked test process whose kernel "lacks" pidfd_open and close_range
+ * (seccomp makes them fail with ENOSYS): the 50 ms tick and the fcntl loop
+ * take over. Returns 0, or the line of the first failed check. */
+#define CHECK(c) do { if (!(c)) return __LINE__; } while (0)
+static int fallback_checks(const char *dir)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_open, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close_range, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+	};
+	struct sock_fprog prog = {(unsigned short)(sizeof(filter) / sizeof(filter[0])), filter};
+	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+	CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+	CHECK(syscall(__NR_pidfd_open, getpid(), 0) < 0 && errno == ENOSYS);
+
+	char out[QF_MAX_PATH];
+	qf_fs_join(out, sizeof(out), dir, "out");
+	qf_proc_result r;
+	qf_err e;
+	qf_err_init(&e);
+
+	/* Exit status without a pidfd. */
+	static const char *const a_42[] = {"/bin/sh", "-c", "exit 42", NULL};
+	qf_proc_opts o;
+	opts_init(&o, a_42);
+	CHECK(qf_proc_run(&o, &r, &e) == 0);
+	CHECK(r.exit_code == 42);
+
+	/* Timeout and kill of a TERM-deaf child on the tick. */
+	static const char *const deaf[] = {"/bin/sh", "-c", "trap '' TERM; exec sleep 30", NULL};
+	opts_init(&o, deaf);
+	o.timeout = 0.2;
+	o.kill_grace = 0.2;
+	double t0 = qf_clock_mono();
+	CHECK(qf_proc_run(&o, &r, &e) == 0);
+	CHECK(r.timed_out && r.term_signal == SIGKILL);
+	CHECK(qf_clock_mono() - t0 < 10);
+
+	/* No descriptor leaks through the fcntl loop. */
+	int leak = open("/dev/null", O_RDONLY);
+	CHECK(leak >= 0 && dup2(leak, 77) == 77);
+	static const char *const ls[] = {"/bin/ls", "-1", "/proc/self/fd", NULL};
+	opts_init(&o, ls);
+	o.stdout_path = out;
+	CHECK(qf_proc_run(&o, &r, &e) == 0);
+	char *text = NULL;
+	CHECK(qf_fs_read(out, 4096, &text, NULL, &e) == 0);
+	int same = !strcmp(text, "0\n1\n2\n3\n");
+	free(text);
+	CHECK(same);
+	return 0;
+}
+#undef CHECK
+
+static void test_fallbacks(void **state)
+{
+	(void)state;
+	char dir[QF_MAX_PATH];
+	qft_tmpdir(dir, "proc-fallback");
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	char failed[QF_MAX_PATH];
+	qf_fs_join(failed, sizeof(failed), dir, "failed-line");
+	if (pid == 0) {
+		int line = fallback_checks(dir);
+		if (line) {
+			FILE *f = fopen(failed, "w");
+			if (f) {
+				fprintf(f, "%d", line);
+				fclose(f);
+			}
+		}
+		_exit(line ? 1 : 0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) != 0) {
+		char *line = qf_fs_exists(failed) ? qft_slurp(failed, NULL) : NULL;
+		fail_msg("the check at test_proc.c:%s of the pidfd/close_range fallbacks failed",
+		         line ? line : "?");
+	}
+	qf_fs_rm_rf(dir);
+	assert_no_children();
+}
+#else
+static void test_fallbacks(void **state)
+{
+	(void)state;
+	skip();
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -744,6 +854,7 @@ int main(void)
 		cmocka_unit_test(test_stdin),
 		cmocka_unit_test(test_signal_reset),
 		cmocka_unit_test(test_process_group),
+		cmocka_unit_test(test_fallbacks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
