@@ -31,8 +31,9 @@ int qf_mol_copy(qf_mol *dst, const qf_mol *src, qf_err *err);
 long qf_mol_electrons(const qf_mol *m);
 /* Hill-order formula (C, H, then alphabetical): "C8H10N4O2". */
 void qf_mol_formula(const qf_mol *m, char *out, size_t size);
-/* Smallest interatomic distance (Angstrom) and the pair (0-based);
- * returns +inf for fewer than two atoms. */
+/* Smallest interatomic distance (Angstrom) and the pair (0-based, i < j);
+ * returns +inf for fewer than two atoms, NaN (pair -1, -1) when a coordinate
+ * is not finite. Expected O(N) (a hash grid), not all pairs. */
 double qf_mol_min_distance(const qf_mol *m, int *i, int *j);
 
 /* ---- elements ---------------------------------------------------------- */
@@ -54,7 +55,8 @@ double qf_element_mass(int z);
  * <= max_z, electron count > 0,
  * parity of electrons and unpaired electrons equal, uhf <= electrons.
  * Error codes: input.empty, input.too_many_atoms, input.coordinates,
- * input.overlap, input.element, input.charge, input.parity. */
+ * input.overlap, input.element, input.charge (electrons <= 0, uhf < 0 or
+ * uhf > electrons), input.parity. */
 int qf_mol_validate(const qf_mol *m, int max_z, int charge, int uhf, qf_err *err);
 
 #endif

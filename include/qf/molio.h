@@ -44,7 +44,12 @@ void qf_reader_free(qf_reader *r);
 /* Next record. Returns 1 with *m filled (the caller releases it), 0 at the
  * end, or a negative code with err naming the record; after an error the
  * caller may call again to go on with the next record, unless
- * qf_reader_can_continue() says no. */
+ * qf_reader_can_continue() says no. *m is initialised here (whatever it held
+ * is not freed) and is left empty on error or at the end.
+ * Error codes of reading: input.empty, input.binary, input.format,
+ * input.line_too_long, input.atom_count, input.too_many_atoms,
+ * input.element, input.coordinates, input.syntax, and RDKit's
+ * input.smiles / input.embedding; qf_mol_parse adds input.multiple. */
 int qf_reader_next(qf_reader *r, qf_mol *m, qf_err *err);
 bool qf_reader_can_continue(const qf_reader *r);
 /* 1-based number of the record last returned (or failed). */
