@@ -159,6 +159,35 @@ static int bad_coord(sdf_rec *s, long line, int k, int atom, const char *text)
 /* Atom block charge column: code -> charge; code 4 is a doublet radical. */
 static const int v2000_charge[8] = {0, 3, 2, 1, 0, -1, -2, -3};
 
+/* An atom line in the CTfile's fixed columns
+ * ("xxxxx.xxxxyyyyy.yyyyzzzzz.zzzz aaaddccc"): coordinates of 1000 A or more
+ * touch ("-1000.0000-1000.0000"), which splitting at blanks cannot read.
+ * Puts x, y, z, symbol, mass difference and charge code (as far as present)
+ * in f and returns how many; 0 when the line does not have that layout (some
+ * writers do not keep it; such lines are split at blanks). */
+static int v2000_fixed_atom(const qf__line *l, char *buf, char **f)
+{
+	static const size_t col[6][2] = {{0, 10}, {10, 10}, {20, 10}, {31, 3}, {34, 2}, {36, 3}};
+	const char *s = l->s;
+	if (l->n < 34 || s[30] != ' ' || s[5] != '.' || s[15] != '.' || s[25] != '.')
+		return 0;
+	int nf = 0;
+	for (int k = 0; k < 6 && col[k][0] < l->n; k++) {
+		size_t at = col[k][0], w = col[k][1];
+		if (at + w > l->n)
+			w = l->n - at;
+		char *d = buf + 16 * k;
+		memcpy(d, s + at, w);
+		d[w] = '\0';
+		qf_rstrip(d);
+		f[k] = (char *)qf_lskip(d);
+		if (!*f[k])
+			break;
+		nf = k + 1;
+	}
+	return nf;
+}
+
 static int v2000_atoms(sdf_rec *s, int natoms, long counts_line)
 {
 	qf_reader *r = s->r;
@@ -174,7 +203,9 @@ static int v2000_atoms(sdf_rec *s, int natoms, long counts_line)
 			                        "atom block ends after %d",
 			                        counts_line, natoms, i);
 		char *f[8];
-		int nf = qf__line_split(&l, s->buf, sizeof(s->buf), f, 8);
+		int nf = v2000_fixed_atom(&l, s->buf, f);
+		if (nf < 4)
+			nf = qf__line_split(&l, s->buf, sizeof(s->buf), f, 8);
 		if (nf >= 4 && qf_parse_int(f[3], LONG_MIN, LONG_MAX, &(long){0}))
 			/* "  1  2  1  0": a bond line where an atom was expected. */
 			return qf__reader_error(r, s->err, l.no, "input.atom_count",

@@ -209,6 +209,10 @@ static void test_v2000_variants(void **state)
 		{"alias and skip lines", HDR CNT A1 A2 A3 B1 B2 "A    2\nM  CHG  1   9   1\n"
 		                         "S  SKP  1\nM  CHG  1   1   5\n" MEND "> <p>\nM  END\n\n" DELIM,
 		 "water", 3, 0, 0},
+		{"coordinates beyond 1000 A touch", "far\n\n\n  2  0  0  0  0  0  0  0  0  0999 V2000\n"
+		                                    "-1000.0000-1000.0000    0.0000 He  0  0\n"
+		                                    "-1001.5000-1000.0000    0.0000 He  0  5\n" MEND,
+		 "far", 2, -1, 0},
 		{"atoms above 99 touch in bond lines", NULL, "big", 101, 0, 0},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -236,6 +240,11 @@ static void test_v2000_variants(void **state)
 		assert_int_equal(m.natoms, rows[i].natoms);
 		if (m.charge != rows[i].charge || m.uhf != rows[i].uhf)
 			fail_msg("%s: charge %d uhf %d", rows[i].what, m.charge, m.uhf);
+		if (strcmp(m.name, "far") == 0) {
+			assert_close(m.xyz[0], -1000.0, 0);
+			assert_close(m.xyz[1], -1000.0, 0);
+			assert_close(m.xyz[3], -1001.5, 0);
+		}
 		qf_mol_release(&m);
 		free(text);
 	}
