@@ -12,6 +12,7 @@
  * loggers are process-global) so the message reaches the user's qf_err and
  * nothing is printed on stderr.
  */
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <GraphMol/DistGeomHelpers/Embedder.h>
 #include <GraphMol/ForceFieldHelpers/MMFF/MMFF.h>
@@ -101,6 +103,42 @@ class LogCapture {
 	bool err_enabled_ = false, warn_enabled_ = false;
 };
 
+/* Separation between the closest atoms of two fragments (salts, solvates)
+ * after embedding: ETKDG embeds disconnected fragments independently and may
+ * put them on top of each other (Na+ 0.64 A from a methyl carbon). */
+constexpr double kFragmentGap = 4.0;
+
+/* Move every fragment after the first along +x so that it starts kFragmentGap
+ * beyond the ones placed before it. */
+void separate_fragments(RDKit::RWMol &mol, int conf_id)
+{
+	std::vector<int> frag_of;
+	unsigned nfrags = RDKit::MolOps::getMolFrags(mol, frag_of);
+	if (nfrags < 2)
+		return;
+	RDKit::Conformer &conf = mol.getConformer(conf_id);
+	double placed_max_x = -1e300;
+	for (unsigned f = 0; f < nfrags; f++) {
+		double min_x = 1e300, max_x = -1e300;
+		for (unsigned i = 0; i < mol.getNumAtoms(); i++) {
+			if (frag_of[i] != static_cast<int>(f))
+				continue;
+			double x = conf.getAtomPos(i).x;
+			min_x = std::min(min_x, x);
+			max_x = std::max(max_x, x);
+		}
+		double shift = f == 0 ? 0.0 : placed_max_x + kFragmentGap - min_x;
+		for (unsigned i = 0; i < mol.getNumAtoms(); i++) {
+			if (frag_of[i] != static_cast<int>(f))
+				continue;
+			RDGeom::Point3D p = conf.getAtomPos(i);
+			p.x += shift;
+			conf.setAtomPos(i, p);
+		}
+		placed_max_x = std::max(placed_max_x, max_x + shift);
+	}
+}
+
 int smiles_error(qf_err *err, const char *smiles, const std::string &why)
 {
 	char shown[64];
@@ -117,9 +155,9 @@ extern "C" int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m,
 {
 	if (!smiles || !*smiles)
 		return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles", "empty SMILES");
-	if (std::strlen(smiles) >= QF_MAX_LINE)
+	if (std::strlen(smiles) > QF_MAX_SMILES)
 		return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles",
-		                  "SMILES longer than %d characters", QF_MAX_LINE);
+		                  "SMILES longer than %d characters", QF_MAX_SMILES);
 
 	std::unique_ptr<RDKit::RWMol> mol;
 	std::string why;
@@ -177,6 +215,7 @@ extern "C" int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m,
 				auto res = RDKit::MMFF::MMFFOptimizeMolecule(*mol, kForceFieldIterations);
 				if (res.first == -1)
 					RDKit::UFF::UFFOptimizeMolecule(*mol, kForceFieldIterations);
+				separate_fragments(*mol, conf_id);
 			}
 		} catch (const std::exception &e) {
 			why = e.what();

@@ -100,19 +100,24 @@ static void test_malformed(void **state)
 		{"C(=O)(=O)(=O)=O", "input.smiles", "valence"}, /* hypervalent carbon */
 		{"*C", "input.smiles", "dummy"},
 		{"CC)", "input.smiles", "CC)"},
+		{NULL, "input.smiles", "longer than"}, /* QF_MAX_SMILES + 1 characters */
 	};
+	char longest[QF_MAX_SMILES + 2];
+	memset(longest, 'C', QF_MAX_SMILES + 1);
+	longest[QF_MAX_SMILES + 1] = '\0';
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		qf_mol m;
 		qf_err e;
 		qf_mol_init(&m);
 		qf_err_init(&e);
-		int rc = qf_smiles_to_mol(rows[i].smiles, NULL, &m, &e);
+		const char *smiles = rows[i].smiles ? rows[i].smiles : longest;
+		int rc = qf_smiles_to_mol(smiles, NULL, &m, &e);
 		if (rc == 0)
-			fail_msg("'%s' was accepted", rows[i].smiles);
+			fail_msg("'%.40s' was accepted", smiles);
 		assert_int_equal(e.category, QF_CAT_VALIDATION);
 		assert_string_equal(e.code, rows[i].code);
 		if (!strstr(e.message, rows[i].in_message))
-			fail_msg("'%s': message '%s' does not mention '%s'", rows[i].smiles, e.message,
+			fail_msg("'%.40s': message '%s' does not mention '%s'", smiles, e.message,
 			         rows[i].in_message);
 		qf_mol_release(&m);
 	}
