@@ -1,0 +1,289 @@
+/*
+ * The SQLite driver (see db.h).
+ *
+ * Durability: WAL with synchronous=FULL. In WAL mode NORMAL already keeps
+ * every committed transaction across a process crash (SIGKILL: the WAL
+ * frames are in the OS page cache), but can lose the last ones on a power
+ * cut or kernel panic. "Nothing is lost" (DESIGN.md, invariant 1) is about
+ * the machine too, and a commit costs one WAL fsync, which the batched
+ * writes (record_jobs: all jobs in one transaction) pay once per batch.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "qf/str.h"
+
+typedef struct sq_db {
+	qf__db base;
+	sqlite3 *h;
+} sq_db;
+
+typedef struct sq_stmt {
+	qf__stmt base;
+	sqlite3_stmt *h;
+	int64_t changes;
+	bool done;
+} sq_stmt;
+
+/* SQLite result codes as the SQLSTATE classes qf__db_error understands. */
+static const char *sq_state(int code)
+{
+	switch (code) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		return "23505";
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		return "23503";
+	case SQLITE_CONSTRAINT_NOTNULL:
+		return "23502";
+	case SQLITE_CONSTRAINT_CHECK:
+		return "23514";
+	default:
+		break;
+	}
+	switch (code & 0xff) {
+	case SQLITE_CONSTRAINT: return "23000";
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return "55P03";
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CORRUPT:
+	case SQLITE_CANTOPEN:
+	case SQLITE_NOTADB:
+	case SQLITE_READONLY:
+	case SQLITE_PERM: return "58030";
+	case SQLITE_MISMATCH:
+	case SQLITE_RANGE: return "22000";
+	case SQLITE_TOOBIG: return "54000";
+	case SQLITE_NOMEM: return "53200";
+	default: return "XX000";
+	}
+}
+
+static int sq_error(sqlite3 *h, int code, const char *what, qf_err *err)
+{
+	return qf__db_error(err, sq_state(code), what, h ? sqlite3_errmsg(h) : sqlite3_errstr(code));
+}
+
+/* ---- statements ------------------------------------------------------- */
+
+static int sq_bind_rc(int rc)
+{
+	return rc == SQLITE_OK ? 0 : (rc == SQLITE_NOMEM ? QF_ENOMEM : QF_EINVAL);
+}
+
+static int sq_bind_text(qf__stmt *st, int i, const char *s, size_t len)
+{
+	sq_stmt *q = (sq_stmt *)st;
+	if (len > INT_MAX)
+		return QF_EINVAL;
+	return sq_bind_rc(sqlite3_bind_text(q->h, i, s, (int)len, SQLITE_TRANSIENT));
+}
+
+static int sq_bind_int64(qf__stmt *st, int i, int64_t v)
+{
+	return sq_bind_rc(sqlite3_bind_int64(((sq_stmt *)st)->h, i, v));
+}
+
+static int sq_bind_double(qf__stmt *st, int i, double v)
+{
+	return sq_bind_rc(sqlite3_bind_double(((sq_stmt *)st)->h, i, v));
+}
+
+static int sq_bind_bool(qf__stmt *st, int i, bool v)
+{
+	return sq_bind_rc(sqlite3_bind_int(((sq_stmt *)st)->h, i, v ? 1 : 0));
+}
+
+static int sq_bind_null(qf__stmt *st, int i)
+{
+	return sq_bind_rc(sqlite3_bind_null(((sq_stmt *)st)->h, i));
+}
+
+static int sq_step(qf__stmt *st, qf_err *err)
+{
+	sq_stmt *q = (sq_stmt *)st;
+	if (q->done)
+		return 0;
+	sqlite3 *h = ((sq_db *)st->db)->h;
+	int rc = sqlite3_step(q->h);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE) {
+		q->done = true;
+		q->changes = sqlite3_changes64(h);
+		return 0;
+	}
+	q->done = true;
+	int ext = sqlite3_extended_errcode(h);
+	int r = sq_error(h, ext, "database statement", err);
+	sqlite3_reset(q->h);
+	return r;
+}
+
+static void sq_reset(qf__stmt *st)
+{
+	sq_stmt *q = (sq_stmt *)st;
+	sqlite3_reset(q->h);
+	sqlite3_clear_bindings(q->h);
+	q->done = false;
+	q->changes = 0;
+}
+
+static int sq_ncols(qf__stmt *st)
+{
+	return sqlite3_column_count(((sq_stmt *)st)->h);
+}
+
+static const char *sq_col_name(qf__stmt *st, int i)
+{
+	return sqlite3_column_name(((sq_stmt *)st)->h, i);
+}
+
+static bool sq_col_null(qf__stmt *st, int i)
+{
+	return sqlite3_column_type(((sq_stmt *)st)->h, i) == SQLITE_NULL;
+}
+
+static const char *sq_col_text(qf__stmt *st, int i, size_t *len)
+{
+	sqlite3_stmt *h = ((sq_stmt *)st)->h;
+	const char *s = (const char *)sqlite3_column_text(h, i);
+	if (len)
+		*len = s ? (size_t)sqlite3_column_bytes(h, i) : 0;
+	return s;
+}
+
+static int64_t sq_col_int64(qf__stmt *st, int i)
+{
+	return sqlite3_column_int64(((sq_stmt *)st)->h, i);
+}
+
+static double sq_col_double(qf__stmt *st, int i)
+{
+	return sqlite3_column_double(((sq_stmt *)st)->h, i);
+}
+
+static bool sq_col_bool(qf__stmt *st, int i)
+{
+	return sqlite3_column_int64(((sq_stmt *)st)->h, i) != 0;
+}
+
+static int64_t sq_changes(qf__stmt *st)
+{
+	return ((sq_stmt *)st)->changes;
+}
+
+static void sq_finalize(qf__stmt *st)
+{
+	sq_stmt *q = (sq_stmt *)st;
+	sqlite3_finalize(q->h);
+	free(q);
+}
+
+static const qf__stmt_ops sq_stmt_ops = {
+	.bind_text = sq_bind_text,
+	.bind_int64 = sq_bind_int64,
+	.bind_double = sq_bind_double,
+	.bind_bool = sq_bind_bool,
+	.bind_null = sq_bind_null,
+	.step = sq_step,
+	.reset = sq_reset,
+	.ncols = sq_ncols,
+	.col_name = sq_col_name,
+	.col_null = sq_col_null,
+	.col_text = sq_col_text,
+	.col_int64 = sq_col_int64,
+	.col_double = sq_col_double,
+	.col_bool = sq_col_bool,
+	.changes = sq_changes,
+	.finalize = sq_finalize,
+};
+
+/* ---- connection ------------------------------------------------------- */
+
+static int sq_exec(qf__db *db, const char *sql, qf_err *err)
+{
+	sqlite3 *h = ((sq_db *)db)->h;
+	char *msg = NULL;
+	int rc = sqlite3_exec(h, sql, NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		return 0;
+	int r = qf__db_error(err, sq_state(sqlite3_extended_errcode(h)), "database statement",
+	                     msg ? msg : sqlite3_errmsg(h));
+	sqlite3_free(msg);
+	return r;
+}
+
+static int sq_prepare(qf__db *db, const char *sql, qf__stmt **out, qf_err *err)
+{
+	sqlite3 *h = ((sq_db *)db)->h;
+	sq_stmt *q = calloc(1, sizeof(*q));
+	if (!q)
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	int rc = sqlite3_prepare_v3(h, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->h, NULL);
+	if (rc != SQLITE_OK) {
+		free(q);
+		return sq_error(h, sqlite3_extended_errcode(h), "preparing a database statement", err);
+	}
+	q->base.ops = &sq_stmt_ops;
+	q->base.db = db;
+	q->base.nparams = sqlite3_bind_parameter_count(q->h);
+	*out = &q->base;
+	return 0;
+}
+
+static void sq_close(qf__db *db)
+{
+	sq_db *d = (sq_db *)db;
+	sqlite3_close_v2(d->h);
+	free(d);
+}
+
+static const qf__db_ops sq_db_ops = {
+	.exec = sq_exec,
+	.prepare = sq_prepare,
+	.close = sq_close,
+};
+
+int qf__sqlite_open(qf__db **out, const char *path, int busy_timeout_ms, qf_err *err)
+{
+	sq_db *d = calloc(1, sizeof(*d));
+	if (!d)
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	d->base.ops = &sq_db_ops;
+	d->base.dialect = QF__SQLITE;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+	int rc = sqlite3_open_v2(path, &d->h, flags, NULL);
+	if (rc != SQLITE_OK) {
+		int r = qf_err_set(err, QF_CAT_SYSTEM, "store.unavailable",
+		                   "could not open the SQLite database %s: %s", path,
+		                   d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc));
+		sqlite3_close_v2(d->h);
+		free(d);
+		return r;
+	}
+	sqlite3_extended_result_codes(d->h, 1);
+	sqlite3_busy_timeout(d->h, busy_timeout_ms);
+	/* journal_mode returns a row; sqlite3_exec ignores it. */
+	rc = sq_exec(&d->base,
+	             "PRAGMA journal_mode = WAL;"
+	             "PRAGMA synchronous = FULL;"
+	             "PRAGMA foreign_keys = ON;"
+	             "PRAGMA temp_store = MEMORY;",
+	             err);
+	if (rc) {
+		/* Typically a locked or read-only file: the machine, not the caller. */
+		char why[QF_MAX_ERR_MSG];
+		qf_strlcpy(why, err ? err->message : "", sizeof(why));
+		sq_close(&d->base);
+		return qf_err_set(err, QF_CAT_SYSTEM, "store.unavailable",
+		                  "could not set up the SQLite database %s: %s", path, why);
+	}
+	*out = &d->base;
+	return 0;
+}

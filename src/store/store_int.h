@@ -1,0 +1,171 @@
+/*
+ * Inside the store: the qf_store object with its connection slots,
+ * transactions that carry the actor's claims, and a small SQL builder whose
+ * parameters are bound in one go. Shared by store.c, rows.c, record.c,
+ * purge.c and scope.c; the tests use the hooks at the end.
+ */
+#ifndef QF_STORE_INT_H
+#define QF_STORE_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "db.h"
+#include "migrations.h"
+#include "qf/buf.h"
+#include "qf/clock.h"
+#include "qf/limits.h"
+#include "qf/store.h"
+
+/* One connection slot. SQLite has one (its connection is shared by the
+ * process's threads under the slot's lock); PostgreSQL has pool_size,
+ * connected lazily. */
+typedef struct qf__slot {
+	qf__db *db;
+	bool busy;
+	unsigned schema_gen; /* the store's schema_gen when last checked */
+} qf__slot;
+
+struct qf_store {
+	qf__dialect dialect;
+	char *target; /* SQLite path, or the PostgreSQL URL */
+	qf_store_opts opts;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int nslots;
+	qf__slot slots[QF_MAX_PG_POOL];
+	unsigned schema_gen; /* bumped when migrations ran: cached plans are stale */
+};
+
+/* ---- transactions ------------------------------------------------------ */
+
+typedef struct qf__tx {
+	qf_store *s;
+	int slot;
+	qf__db *db;
+	const qf_actor *actor;
+	bool open;
+} qf__tx;
+
+/* Take a connection and begin a transaction for actor a: BEGIN IMMEDIATE
+ * (SQLite, when write) or BEGIN, then on PostgreSQL the claims
+ * qf.user_id / qf.role (transaction-local). */
+int qf__tx_begin(qf_store *s, const qf_actor *a, bool write, qf__tx *tx, qf_err *err);
+/* Commit and give the connection back; on failure the transaction is
+ * rolled back. */
+int qf__tx_commit(qf__tx *tx, qf_err *err);
+/* Roll back (if open) and give the connection back. Safe to call twice. */
+void qf__tx_rollback(qf__tx *tx);
+
+/* ---- SQL builder -------------------------------------------------------- */
+
+#define QF__MAX_PARAMS 160
+
+typedef enum qf__pkind { QF__P_NULL = 0, QF__P_TEXT, QF__P_INT, QF__P_REAL, QF__P_BOOL } qf__pkind;
+
+typedef struct qf__param {
+	qf__pkind kind;
+	const char *s; /* QF__P_TEXT: not owned unless it points into tmp/owned */
+	size_t len;
+	int64_t i;
+	double d;
+	bool b;
+	char *owned;   /* heap text freed with the query */
+	char tmp[40];  /* small formatted texts (times) */
+} qf__param;
+
+typedef struct qf__query {
+	qf__dialect dialect;
+	qf_buf sql;
+	qf__param p[QF__MAX_PARAMS];
+	int n;
+	int rc; /* first error while building (sticky) */
+} qf__query;
+
+void qf__query_init(qf__query *q, qf__dialect d);
+void qf__query_release(qf__query *q);
+/* Append raw SQL (the store's own text, never a caller's). */
+void qf__query_sql(qf__query *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append a quoted identifier from the catalogue. */
+void qf__query_ident(qf__query *q, const char *name);
+/* Append a '?' and its value. The text is not copied: it must outlive the
+ * query. */
+void qf__query_text(qf__query *q, const char *s);
+void qf__query_int(qf__query *q, int64_t v);
+void qf__query_real(qf__query *q, double v);
+void qf__query_bool(qf__query *q, bool v);
+void qf__query_null(qf__query *q);
+/* A time (epoch s) as the canonical RFC 3339 text. */
+void qf__query_time(qf__query *q, double t);
+/* A JSON value already validated for column c ('?' or '?::jsonb'). */
+void qf__query_value(qf__query *q, const qf__column *c, const json_t *v);
+/* The column list of t ("a", "b", ...) in catalogue order. */
+void qf__query_columns(qf__query *q, const qf__table *t);
+/* Prepare and bind. */
+int qf__query_prepare(qf__query *q, qf__db *db, qf__stmt **st, qf_err *err);
+/* Prepare, bind and step once: 1 row / 0 none / negative error. The
+ * statement stays open for reading (*st). */
+int qf__query_run(qf__query *q, qf__db *db, qf__stmt **st, qf_err *err);
+/* Bind a param to a prepared statement at index i (1-based). */
+int qf__param_bind(const qf__param *p, qf__stmt *st, int i);
+
+/* ---- values -------------------------------------------------------------- */
+
+/* Whether v may be written to column c of table t (type, size, NULL);
+ * store.invalid naming the column otherwise. */
+int qf__value_check(const qf__table *t, const qf__column *c, const json_t *v, qf_err *err);
+/* The current row (selected with qf__query_columns) as a JSON object;
+ * secret columns only when secrets. */
+json_t *qf__row_json(qf__stmt *st, const qf__table *t, bool secrets);
+/* Column i of the current row as JSON for column c. */
+json_t *qf__col_json(qf__stmt *st, int i, const qf__column *c);
+
+/* Canonical RFC 3339 UTC with milliseconds ("2026-11-28T18:24:33.123Z")
+ * from the forms both databases and callers use; QF_EINVAL when it is not a
+ * valid UTC time. */
+int qf__time_normalize(const char *in, char out[QF_TIME_STR]);
+/* Epoch seconds as that text, rounded to the millisecond. */
+void qf__time_format(double t, char out[QF_TIME_STR]);
+
+/* Text from outside (program output) made safe for a text column: NUL
+ * bytes and invalid UTF-8 become '?'. In place. */
+void qf__text_sanitize(char *s, size_t len);
+
+/* ---- scoping (scope.c) ---------------------------------------------------- */
+
+typedef enum qf__op { QF__OP_READ = 0, QF__OP_INSERT, QF__OP_UPDATE, QF__OP_DELETE } qf__op;
+
+/* Append "(predicate)" selecting the rows of t actor a may read (QF__OP_READ)
+ * or change (QF__OP_UPDATE / QF__OP_DELETE). Columns unqualified. */
+void qf__scope_where(qf__query *q, const qf__table *t, const qf_actor *a, qf__op op);
+/* May a insert this row (after defaults)? store.forbidden otherwise. */
+int qf__scope_check_insert(qf__db *db, const qf__table *t, const qf_actor *a, const json_t *row,
+                           qf_err *err);
+/* May a give a row of t the owner / organisation new_owner / new_org
+ * (NULL = none) by an update? store.forbidden otherwise. */
+int qf__scope_check_move(qf__db *db, const qf__table *t, const qf_actor *a, const char *new_owner,
+                         const char *new_org, qf_err *err);
+/* May a write column c at all (administrator-only columns)? */
+int qf__scope_check_column(const qf__table *t, const qf__column *c, const qf_actor *a, qf_err *err);
+/* Is the row id of table `table` visible to a? store.constraint (like a
+ * missing referenced row) otherwise. */
+int qf__scope_check_ref(qf__db *db, const char *table, const qf_actor *a, const char *id,
+                        const char *what, qf_err *err);
+/* Whether a sees secret columns. */
+bool qf__scope_secrets(const qf_actor *a);
+/* a's role in organisation org (QF_ROLE_NONE when not a member). */
+int qf__scope_org_role(qf__db *db, const qf_actor *a, const char *org, qf_role *role, qf_err *err);
+
+/* ---- test hooks ------------------------------------------------------------ */
+
+/* Apply pending migrations from list (ends with {0, 0, 0}). */
+int qf__store_migrate_with(qf_store *s, const qf__migration *list, int *applied, qf_err *err);
+/* Run SQL without parameters as the system (tests: PRAGMA, counting). */
+int qf__store_exec(qf_store *s, const char *sql, qf_err *err);
+/* First column of the first row of a query as int64 (system actor). */
+int qf__store_query_int(qf_store *s, const char *sql, int64_t *out, qf_err *err);
+
+#endif
