@@ -32,7 +32,8 @@
 /* The id columns every table starts with. */
 #define UUID_ID {"id", QF__UUID, PK | REQ | FIX | FLT | AID, 0, NULL}
 #define SERIAL_ID {"id", QF__INT, PK | NN | GEN | FIX | FLT | BIG, 0, NULL}
-#define CREATED {"created_at", QF__TIME, REQ | FIX | FLT | NOW, 0, NULL}
+#define CREATED {"created_at", QF__TIME, REQ | FIX | NOW, 0, NULL}
+#define CREATED_IDX {"created_at", QF__TIME, REQ | FIX | FLT | NOW, 0, NULL}
 
 static const qf__column organisations[] = {
 	UUID_ID,
@@ -103,7 +104,7 @@ static const qf__column molecules[] = {
 	{"input_sha256", QF__TEXT, REQ | FLT, 64, NULL},
 	{"geometry_sha256", QF__TEXT, REQ | FLT, 64, NULL},
 	{"smiles", QF__TEXT, 0, 0, NULL},
-	CREATED,
+	CREATED_IDX,
 };
 
 static const qf__column batches[] = {
@@ -115,7 +116,7 @@ static const qf__column batches[] = {
 	{"status", QF__TEXT, REQ | FLT, 16, NULL},
 	{"total", QF__INT, NN, 0, NULL},
 	{"source", QF__TEXT, 0, QF_MAX_PATH, NULL},
-	CREATED,
+	CREATED_IDX,
 	{"updated_at", QF__TIME, REQ | NOW | TCH, 0, NULL},
 	{"finished_at", QF__TIME, 0, 0, NULL},
 };
@@ -156,7 +157,7 @@ static const qf__column calculations[] = {
 	{"error_category", QF__TEXT, FLT, 16, NULL},
 	{"error_code", QF__TEXT, 0, 64, NULL},
 	{"error_message", QF__TEXT, 0, 0, NULL},
-	CREATED,
+	CREATED_IDX,
 	{"started_at", QF__TIME, 0, 0, NULL},
 	{"finished_at", QF__TIME, 0, 0, NULL},
 	{"updated_at", QF__TIME, REQ | NOW | TCH, 0, NULL},
@@ -216,7 +217,7 @@ static const qf__column calculation_execution_metrics[] = {
 	{"worker", QF__TEXT, 0, 256, NULL},
 	{"stdout_log", QF__TEXT, LOG, 0, NULL},
 	{"stderr_log", QF__TEXT, LOG, 0, NULL},
-	CREATED,
+	CREATED_IDX,
 };
 
 static const qf__column calculation_errors[] = {
@@ -235,7 +236,7 @@ static const qf__column calculation_errors[] = {
 	{"user_action_required", QF__BOOL, NN, 0, NULL},
 	{"resolution", QF__TEXT, 0, 16, NULL},
 	{"resolution_notes", QF__TEXT, 0, 0, NULL},
-	CREATED,
+	CREATED_IDX,
 	{"resolved_at", QF__TIME, 0, 0, NULL},
 };
 
@@ -280,7 +281,7 @@ static const qf__column api_usage_logs[] = {
 	{"response_size_bytes", QF__INT, 0, 0, NULL},
 	{"error_message", QF__TEXT, 0, 0, NULL},
 	{"query_parameters", QF__JSON, 0, 0, NULL},
-	CREATED,
+	CREATED_IDX,
 };
 
 static const qf__column molecule_properties_computed[] = {
@@ -331,7 +332,7 @@ static const qf__column user_audit_log[] = {
 	{"user_agent", QF__TEXT, 0, 1024, NULL},
 	{"status", QF__TEXT, REQ, 16, NULL},
 	{"reason", QF__TEXT, 0, 0, NULL},
-	CREATED,
+	CREATED_IDX,
 };
 
 /* The table, its rule and its time column; the rest is derived from the
