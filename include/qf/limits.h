@@ -124,4 +124,18 @@
  * grow the SQLite WAL for long, and a failing chunk loses little work. */
 #define QF_RECORD_CHUNK 500
 
+/* A vibrational mode counts as imaginary when its frequency is below
+ * -QF_IMAG_THRESHOLD cm^-1. The 6 (5 for linear) translation/rotation modes
+ * of xtb's numerical Hessian come out within a few cm^-1 of zero with either
+ * sign; xtb's own thermochemistry uses the same cut-off ("imag. cutoff
+ * -20.0 cm-1") when it counts "# imaginary freq.". */
+#define QF_IMAG_THRESHOLD 20.0
+
+/* Bytes of one xtb output file read back after a run (xtbout.json, charges,
+ * wbo, xtbopt.xyz, vibspectrum, gradient, xtbopt.log). The largest is the
+ * optimisation trajectory xtbopt.log, ~0.7 MB per step at 10,000 atoms; a
+ * longer trajectory is skipped (its energies are not kept), never read
+ * past this. */
+#define QF_XTB_MAX_FILE_BYTES (256L * 1024 * 1024)
+
 #endif
