@@ -50,6 +50,16 @@ int qf_xtb_parse_optlog(const char *text, qf_result *r, qf_err *err);
 int qf_xtb_parse_vibspectrum(const char *text, qf_result *r, qf_err *err);
 int qf_xtb_parse_gradient(const char *text, int natoms, qf_result *r, qf_err *err);
 
+/* 0-based index of the highest occupied orbital: the highest one holding more
+ * than half an electron (occupations are per spatial orbital, 0..2, so a
+ * singly occupied orbital of an open shell counts; Fermi smearing leaves
+ * tiny occupations above it that do not). When no orbital holds more than
+ * half an electron, the highest one holding any (> 1e-3); -1 when none. */
+int qf_xtb_homo_index(const double *occupations, int n);
+
+/* Number of frequencies (cm^-1) below -QF_IMAG_THRESHOLD. */
+int qf_xtb_count_imaginary(const double *frequencies, int n);
+
 /* Parse everything xtb left in dir after a run (files named as xtb names
  * them; our captures are dir/stdout.log and dir/stderr.log) and fill r, the
  * parsed parts of m (scf_cycles, optimization_cycles, is_converged,
