@@ -257,6 +257,34 @@ static void test_optional(void **state)
 	qf_result_release(&r);
 }
 
+/* Every prefix of a real file (cut as a killed xtb may leave it) fails
+ * cleanly; only the whole file parses. */
+static void test_every_prefix(void **state)
+{
+	(void)state;
+	char *full = xc_need("gfn2_hess_ammonia_planar", "xtbout.json");
+	size_t n = strlen(full);
+	for (size_t cut = 0; cut <= n; cut++) {
+		char *text = strndup(full, cut);
+		assert_non_null(text);
+		qf_result r;
+		qf_err e;
+		qf_result_init(&r);
+		qf_err_init(&e);
+		int rc = qf_xtb_parse_json(text, &r, NULL, &e);
+		/* trailing whitespace after the closing brace may be cut */
+		bool whole = strspn(full + cut, " \t\r\n") == n - cut;
+		if (whole) {
+			assert_int_equal(rc, 0);
+		} else if (rc != QF_EUNKNOWN || strcmp(e.code, "xtb.parse")) {
+			fail_msg("cut at %zu: %d %s", cut, rc, e.code);
+		}
+		qf_result_release(&r);
+		free(text);
+	}
+	free(full);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_twice),
 		cmocka_unit_test(test_broken),
 		cmocka_unit_test(test_optional),
+		cmocka_unit_test(test_every_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -582,6 +582,69 @@ static void test_helpers(void **state)
 	assert_int_equal(qf_xtb_count_imaginary(NULL, 0), 0);
 }
 
+/* Every prefix of real files (a file cut anywhere, as a killed xtb leaves
+ * it) parses or fails cleanly with xtb.parse; never a crash (ASan). */
+static void test_every_prefix(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *c, *file;
+		enum parser p;
+		int natoms;
+	} files[] = {
+		{"gfn2_sp_caffeine", "charges", P_CHARGES, 24},
+		{"gfn2_sp_caffeine", "wbo", P_WBO, 24},
+		{"gfn2_sp_caffeine", "gradient", P_GRAD, 24},
+		{"gfn2_opt_ethanol", "xtbopt.xyz", P_XYZ, 9},
+		{"gfn2_opt_ethanol", "xtbopt.log", P_OPTLOG, 0},
+		{"gfn2_hess_ammonia_planar", "vibspectrum", P_VIB, 0},
+	};
+	for (size_t k = 0; k < sizeof(files) / sizeof(files[0]); k++) {
+		char *full = xc_need(files[k].c, files[k].file);
+		size_t n = strlen(full);
+		int ok = 0;
+		for (size_t cut = 0; cut <= n; cut++) {
+			char *text = strndup(full, cut);
+			assert_non_null(text);
+			qf_result r;
+			qf_err e;
+			qf_result_init(&r);
+			qf_err_init(&e);
+			int rc = 0;
+			switch (files[k].p) {
+			case P_CHARGES: rc = qf_xtb_parse_charges(text, files[k].natoms, &r, &e); break;
+			case P_WBO: rc = qf_xtb_parse_wbo(text, files[k].natoms, &r, &e); break;
+			case P_XYZ: rc = qf_xtb_parse_xyz_geometry(text, files[k].natoms, &r, &e); break;
+			case P_OPTLOG: rc = qf_xtb_parse_optlog(text, &r, &e); break;
+			case P_VIB: rc = qf_xtb_parse_vibspectrum(text, &r, &e); break;
+			case P_GRAD: rc = qf_xtb_parse_gradient(text, files[k].natoms, &r, &e); break;
+			}
+			if (rc != 0 && (rc != QF_EUNKNOWN || strcmp(e.code, "xtb.parse")))
+				fail_msg("%s/%s cut at %zu: %d %s", files[k].c, files[k].file, cut, rc, e.code);
+			ok += rc == 0;
+			qf_result_release(&r);
+			free(text);
+		}
+		/* the whole file parses */
+		assert_true(ok >= 1);
+		free(full);
+	}
+	/* and stdout cut anywhere (every 97th byte of a large one) */
+	char *out = xc_need("gfn2_ohess_water", "stdout.log");
+	size_t n = strlen(out);
+	for (size_t cut = 0; cut <= n; cut += 97) {
+		char *text = strndup(out, cut);
+		qf_result r;
+		qf_xtb_outinfo info;
+		qf_result_init(&r);
+		qf_xtb_outinfo_init(&info);
+		assert_int_equal(qf_xtb_parse_stdout(text, &r, NULL, &info), 0);
+		qf_result_release(&r);
+		free(text);
+	}
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -589,7 +652,7 @@ int main(void)
 		cmocka_unit_test(test_stdout_robust), cmocka_unit_test(test_files_real),
 		cmocka_unit_test(test_gradient_forms), cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_natoms_mismatch), cmocka_unit_test(test_wbo_empty),
-		cmocka_unit_test(test_helpers),
+		cmocka_unit_test(test_helpers),       cmocka_unit_test(test_every_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
