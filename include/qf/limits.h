@@ -138,4 +138,21 @@
  * past this. */
 #define QF_XTB_MAX_FILE_BYTES (256L * 1024 * 1024)
 
+/* Bytes of one message between a process and its xtb engine child
+ * (include/qf/engine.h). A 10,000-atom GFN2 answer (gradient, charges, up to
+ * 9 orbitals per atom with occupations, the bond list) is about 10 MB; the
+ * cap stops a confused peer from making the other side allocate without
+ * bound. */
+#define QF_ENGINE_MAX_MESSAGE (64L * 1024 * 1024)
+
+/* Seconds an engine child may take from fork to reporting ready: loading
+ * libxtb, OpenBLAS and, in test builds, the sanitiser runtime. */
+#define QF_ENGINE_START_TIMEOUT_S 60.0
+
+/* Bytes of xtb's SCC printout an engine child reads back per calculation to
+ * count the iterations: one ~80-byte line per iteration, so
+ * QF_MAX_SCC_ITERATIONS of them are 0.8 MB. Past the cap the count is
+ * unknown (-1). */
+#define QF_ENGINE_MAX_LOG (4L * 1024 * 1024)
+
 #endif

@@ -10,6 +10,9 @@ static int cmd_help(int argc, char **argv);
 
 static const cli_command commands[] = {
 	{"run", cmd_run, "run xtb on the molecules of a file and print the results"},
+	{"engine", cmd_engine, NULL}, /* hidden: the xtb engine child (include/qf/engine.h) */
+	{"db", cmd_db, "migrate the store's schema, purge rows past retention"},
+	{"reindex", cmd_reindex, "record job directories (metadata.json) in the store"},
 	{"version", cmd_version, "print the qforge version"},
 	{"help", cmd_help, "show this help"},
 };
@@ -28,7 +31,8 @@ static int cmd_help(int argc, char **argv)
 	(void)argv;
 	printf("usage: qforge <command> [options]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+		if (commands[i].summary) /* internal commands have none */
+			printf("  %-10s %s\n", commands[i].name, commands[i].summary);
 	printf("\n'qforge <command> --help' describes a command's options.\n");
 	return 0;
 }
