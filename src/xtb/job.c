@@ -216,15 +216,24 @@ int qf_job_run(qf_job *j, const char *jobs_root, const qf_mol *mol, const char *
 	}
 	if ((rc = qf_fs_mkdir_p(jobs_root, false, err)) || (rc = qf_fs_mkdir_p(j->dir, false, err)))
 		goto out;
-	char path[QF_MAX_PATH];
-	qf_fs_join(path, sizeof(path), j->dir, j->input_file);
-	if (input && (rc = qf_fs_write(path, input, input_len, err)))
-		goto out_dir;
-
 	j->started_at = qf_clock_now();
 	rc = qf_xtb_run(&j->mol, spec, charge, uhf, j->dir, xo, &j->result, &j->metrics, err);
 	j->finished_at = qf_clock_now();
 	j->status = rc ? QF_JOB_FAILED : QF_JOB_COMPLETED;
+
+	/* The input as given goes in after the run: the runner insists on an
+	 * empty directory (stale files change xtb's results). */
+	char path[QF_MAX_PATH];
+	qf_err ierr;
+	qf_err_init(&ierr);
+	if (input && (qf_fs_join(path, sizeof(path), j->dir, j->input_file) ||
+	              qf_fs_write(path, input, input_len, &ierr))) {
+		if (!rc) {
+			*err = ierr;
+			rc = ierr.rc ? ierr.rc : QF_ESYS;
+			j->status = QF_JOB_FAILED;
+		}
+	}
 
 	qf_err werr;
 	qf_err_init(&werr);
@@ -236,15 +245,6 @@ int qf_job_run(qf_job *j, const char *jobs_root, const qf_mol *mol, const char *
 	}
 	return rc;
 
-out_dir:
-	j->finished_at = qf_clock_now();
-	j->status = QF_JOB_FAILED;
-	{
-		qf_err werr;
-		qf_err_init(&werr);
-		qf_job_write_metadata(j, &werr);
-	}
-	return rc;
 out:
 	j->finished_at = qf_clock_now();
 	j->status = QF_JOB_FAILED;

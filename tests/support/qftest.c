@@ -43,6 +43,13 @@ char *qft_data(char out[QF_MAX_PATH], const char *rel)
 	return out;
 }
 
+char *qft_join(char out[QF_MAX_PATH], const char *dir, const char *name)
+{
+	if (qf_fs_join(out, QF_MAX_PATH, dir, name))
+		fail_msg("path too long: %s/%s", dir, name);
+	return out;
+}
+
 char *qft_slurp(const char *path, size_t *len)
 {
 	char *data = NULL;

@@ -22,6 +22,8 @@
 /* Fresh directory QF_TEST_TMP/<name>.<pid>.<n>; returns out. */
 char *qft_tmpdir(char out[QF_MAX_PATH], const char *name);
 char *qft_data(char out[QF_MAX_PATH], const char *rel);
+/* dir/name into out; fails the test when it does not fit. */
+char *qft_join(char out[QF_MAX_PATH], const char *dir, const char *name);
 char *qft_slurp(const char *path, size_t *len);
 void qft_write(const char *path, const char *text);
 

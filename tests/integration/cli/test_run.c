@@ -98,8 +98,8 @@ static double direct_xtb(const char *job_dir, const char *const *flags)
 {
 	char dir[QF_MAX_PATH], src[QF_MAX_PATH], dst[QF_MAX_PATH];
 	qft_tmpdir(dir, "direct-xtb");
-	snprintf(src, sizeof(src), "%s/geometry.xyz", job_dir);
-	snprintf(dst, sizeof(dst), "%s/mol.xyz", dir);
+	qft_join(src, job_dir, "geometry.xyz");
+	qft_join(dst, dir, "mol.xyz");
 	size_t len;
 	char *geom = qft_slurp(src, &len);
 	qft_write(dst, geom);
@@ -253,7 +253,7 @@ static void test_metadata_document(void **state)
 	char p[QF_MAX_PATH];
 	size_t a_len, b_len;
 	char *given = qft_slurp(qft_data(path, "cli/ethanol.xyz"), &a_len);
-	snprintf(p, sizeof(p), "%s/input.xyz", dir);
+	qft_join(p, dir, "input.xyz");
 	char *stored = qft_slurp(p, &b_len);
 	assert_int_equal(a_len, b_len);
 	assert_memory_equal(given, stored, a_len);
@@ -262,11 +262,11 @@ static void test_metadata_document(void **state)
 	static const char *const files[] = {"geometry.xyz", "xcontrol.inp", "stdout.log",
 	                                    "stderr.log", "xtbopt.xyz", "metadata.json"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+		qft_join(p, dir, files[i]);
 		if (!qf_fs_exists(p))
 			fail_msg("job directory lacks %s", files[i]);
 	}
-	snprintf(p, sizeof(p), "%s/metadata.json", dir);
+	qft_join(p, dir, "metadata.json");
 	json_error_t je;
 	json_t *disk = json_load_file(p, 0, &je);
 	assert_non_null(disk);
@@ -366,7 +366,7 @@ static void test_malformed_command_lines(void **state)
 	char caffeine[QF_MAX_PATH], empty[QF_MAX_PATH], dir[QF_MAX_PATH];
 	qft_data(caffeine, "../../examples/caffeine.xyz");
 	qft_tmpdir(dir, "cli-bad");
-	snprintf(empty, sizeof(empty), "%s/empty.xyz", dir);
+	qft_join(empty, dir, "empty.xyz");
 	qft_write(empty, "");
 	static const struct {
 		const char *args[8];
