@@ -5,10 +5,13 @@
  * Order matters; the first rule that matches decides:
  *  1. we killed it for time                         xtb.timeout
  *  2. it died of SIGSEGV/SIGABRT/SIGBUS/SIGFPE/SIGILL, exited 134/139, or
- *     could not allocate memory                     xtb.crashed
+ *     failed to allocate memory                     xtb.crashed
+ *     (GFN0 in 6.5.1 does both at random, xtb issue #670: tests/data/xtb/
+ *     fail_gfn0_*; the message then says so)
  *  3. another signal, or xtb reports a SIGTERM, that we did not send
  *                                                   xtb.killed
- *  4. xtb reported a fatal error or exited non-zero:
+ *  4. xtb exited non-zero, reported a fatal error, or its stderr says
+ *     "abnormal termination":
  *     "XTB REFUSES TO CONTINUE"                     xtb.refused
  *     "solvent: '...' is not parametrized"          xtb.solvent
  *     the geometry could not be read                xtb.input
@@ -168,6 +171,9 @@ int qf_xtb_classify(const qf_spec *spec, const qf_proc_result *pr, const qf_xtb_
 	const bool optimises = spec && qf_task_optimises(spec->task);
 	const int sig = pr->term_signal;
 	const int code = pr->exit_code;
+	const bool gfn0 = spec && spec->method == QF_METHOD_GFN0;
+	/* xtb says it failed even when the exit status does not */
+	const bool failed = code != 0 || info->fatal_error || info->abnormal_termination;
 	char cause[512];
 	int rc;
 
@@ -187,19 +193,31 @@ int qf_xtb_classify(const qf_spec *spec, const qf_proc_result *pr, const qf_xtb_
 	}
 	if (crash_signal(sig) || (sig == 0 && (code == 134 || code == 139))) {
 		int s = sig ? sig : code - 128;
-		rc = qf_err_set(err, QF_CAT_SYSTEM, "xtb.crashed",
-		                "xtb crashed (%s, signal %d): usually the stack or memory ran out, which "
-		                "large molecules do without an unlimited stack and one thread; retry with "
-		                "one thread, or report the molecule if it is small",
-		                signal_name(s), s);
+		if (gfn0)
+			rc = qf_err_set(err, QF_CAT_SYSTEM, "xtb.crashed",
+			                "xtb crashed (%s, signal %d): GFN0 in xtb 6.5.1 reads uninitialised "
+			                "memory while it sets up (xtb issue #670); use GFN1 or GFN2",
+			                signal_name(s), s);
+		else
+			rc = qf_err_set(err, QF_CAT_SYSTEM, "xtb.crashed",
+			                "xtb crashed (%s, signal %d): usually the stack or memory ran out, "
+			                "which large molecules do without an unlimited stack and one thread; "
+			                "retry with one thread, or report the molecule if it is small",
+			                signal_name(s), s);
 		goto detail;
 	}
-	if ((code != 0 || info->fatal_error) && (ANY(errtext, memory_errors) || IN_OUTPUT(memory_errors))) {
-		rc = qf_err_set(err, QF_CAT_SYSTEM, "xtb.crashed",
-		                "xtb ran out of memory (or crashed) exit code %d: the molecule may be too "
-		                "large for the memory limit, or xtb asked for an absurd amount (GFN0 in xtb "
-		                "6.5.1 does, xtb issue #670); retry, or use another method",
-		                code);
+	if (failed && (ANY(errtext, memory_errors) || IN_OUTPUT(memory_errors))) {
+		if (gfn0)
+			rc = qf_err_set(err, QF_CAT_SYSTEM, "xtb.crashed",
+			                "xtb could not allocate memory (exit code %d): GFN0 in xtb 6.5.1 asks "
+			                "for absurd amounts at random (xtb issue #670); retry, or use GFN1 or "
+			                "GFN2",
+			                code);
+		else
+			rc = qf_err_set(err, QF_CAT_SYSTEM, "xtb.crashed",
+			                "xtb ran out of memory (exit code %d): the molecule may be too large for "
+			                "the memory limit; retry with a cheaper task or method",
+			                code);
 		goto detail;
 	}
 	if (sig) {
@@ -218,7 +236,7 @@ int qf_xtb_classify(const qf_spec *spec, const qf_proc_result *pr, const qf_xtb_
 		goto detail;
 	}
 
-	if (code != 0 || info->fatal_error) {
+	if (failed) {
 		if (info->refused || strstr(out, "XTB REFUSES TO CONTINUE")) {
 			rc = qf_err_set(err, QF_CAT_VALIDATION, "xtb.refused",
 			                "xtb refused the geometry (%s): some atoms overlap; fix the coordinates",

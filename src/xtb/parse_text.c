@@ -62,9 +62,10 @@ static bool next_line(lines *it, char *buf, size_t size, bool *cut)
 	return true;
 }
 
-static bool blank(const char *s)
+/* Whether the line is empty or blanks only (strips trailing blanks). */
+static bool blank(char *s)
 {
-	return *qf_lskip(qf_rstrip((char *)s)) == '\0';
+	return *qf_lskip(qf_rstrip(s)) == '\0';
 }
 
 static bool starts_with(const char *s, const char *prefix)

@@ -59,9 +59,9 @@ static const verdict verdicts[] = {
 	{"fail_overlap", QF_TASK_SP, QF_METHOD_GFN2, NULL, false, "xtb.refused", QF_CAT_VALIDATION,
 	 "0.000E+00 for O1-H2", "XTB REFUSES TO CONTINUE"},
 	{"fail_gfn0_segv", QF_TASK_SP, QF_METHOD_GFN0, NULL, false, "xtb.crashed", QF_CAT_SYSTEM,
-	 "SIGSEGV", "Segmentation fault"},
+	 "SIGSEGV, signal 11): GFN0", "Segmentation fault"},
 	{"fail_gfn0_alloc", QF_TASK_SP, QF_METHOD_GFN0, NULL, false, "xtb.crashed", QF_CAT_SYSTEM,
-	 "memory", "Error allocating"},
+	 "could not allocate memory", "Error allocating"},
 	/* SIGTERM: from us (time limit) or from elsewhere */
 	{"fail_sigterm_alkane", QF_TASK_HESS, QF_METHOD_GFN2, NULL, true, "xtb.timeout",
 	 QF_CAT_TIMEOUT, "time limit", "recieved SIGTERM"},
@@ -267,6 +267,19 @@ static void test_no_output(void **state)
 	assert_non_null(strstr(e.detail, "THE END"));
 	assert_true(strlen(e.detail) < QF_ERR_TAIL_BYTES);
 	free(big);
+
+	/* exit 0, but stderr says abnormal termination */
+	pr.exit_code = 0;
+	info.abnormal_termination = true;
+	r.has_energy = true;
+	qf_err_init(&e);
+	assert_int_equal(qf_xtb_classify(&spec, &pr, &info, &r, "", "abnormal termination of xtb\n", &e),
+	                 QF_EUNKNOWN);
+	assert_string_equal(e.code, "xtb.failed");
+	assert_non_null(strstr(e.detail, "abnormal termination"));
+	info.abnormal_termination = false;
+	assert_int_equal(qf_xtb_classify(&spec, &pr, &info, &r, "", "", &e), 0);
+	pr.exit_code = 1;
 
 	/* err may be NULL */
 	assert_int_equal(qf_xtb_classify(&spec, &pr, &info, &r, "", "", NULL), QF_EUNKNOWN);
