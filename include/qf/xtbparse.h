@@ -64,7 +64,10 @@ int qf_xtb_count_imaginary(const double *frequencies, int n);
  * them; our captures are dir/stdout.log and dir/stderr.log) and fill r, the
  * parsed parts of m (scf_cycles, optimization_cycles, is_converged,
  * gradient_norm, xtb_version, method, xtb_wall_time) and info. Missing files
- * are not errors (a failed run leaves few); a malformed present file is. */
+ * are not errors (a failed run leaves few); a malformed present file is.
+ * r must be initialised (qf_result_init); what it holds is replaced. mol may
+ * be NULL when it is unknown (then no per-atom file is read). Which file wins
+ * where several hold a value is documented in src/xtb/collect.c. */
 int qf_xtb_collect(const char *dir, const qf_mol *mol, const qf_spec *spec,
                    qf_result *r, qf_metrics *m, qf_xtb_outinfo *info, qf_err *err);
 
