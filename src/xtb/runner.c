@@ -421,18 +421,12 @@ int qf_xtb_run(const qf_mol *mol, const qf_spec *spec, int charge, int uhf,
 			qf_log_debug("xtb", "version of %s unknown: %s", xtb, verr.message);
 	}
 
-	if (pr.cancelled) {
-		/* We sent the signal: not xtb's failure, and not a timeout. */
-		rc = qf_err_set(err, QF_CAT_SYSTEM, "xtb.cancelled",
-		                "the xtb calculation was cancelled before it finished");
-	} else {
-		char *out_text = read_text(out_path);
-		char *err_text = read_text(err_path);
-		rc = qf_xtb_classify(spec, &pr, &info, r, out_text ? out_text : "",
-		                     err_text ? err_text : "", err);
-		free(out_text);
-		free(err_text);
-	}
+	char *out_text = read_text(out_path);
+	char *err_text = read_text(err_path);
+	rc = qf_xtb_classify(spec, &pr, &info, r, out_text ? out_text : "", err_text ? err_text : "",
+	                     err);
+	free(out_text);
+	free(err_text);
 	if (rc == 0 && crc != 0) {
 		*err = cerr;
 		rc = crc;
