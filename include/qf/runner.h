@@ -40,7 +40,7 @@ int qf_xtb_version(const char *xtb, char *out, size_t size, qf_err *err);
 /* Run. charge and uhf are the effective values. Returns 0 on success; on a
  * failed calculation a negative code with err categorised (results parsed so
  * far are still in r and m). Metrics wall/cpu/memory are always filled when
- * xtb was started. */
+ * xtb was started. r must be initialised (qf_result_init); m is reset here. */
 int qf_xtb_run(const qf_mol *mol, const qf_spec *spec, int charge, int uhf,
                const char *dir, const qf_xtb_opts *o, qf_result *r,
                qf_metrics *m, qf_err *err);
