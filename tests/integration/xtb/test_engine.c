@@ -1052,6 +1052,11 @@ static pid_t start_raw(int *sock)
 {
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	/* What qf_engine_start would give the child (and, in sanitiser builds,
+	 * no leak report of libxtb's allocations at exit). */
+	setenv("XTBPATH", "/usr/share/xtb", 0);
+	setenv("OMP_NUM_THREADS", "1", 1);
+	setenv("ASAN_OPTIONS", "detect_leaks=0", 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -1129,6 +1134,59 @@ static void test_child_refuses_malformed_request(void **state)
 	int sock;
 	pid_t pid = start_raw(&sock);
 	assert_true(read_message(sock, buf, sizeof(buf)) > 16);
+	close(sock);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* The child's own guard: after GFN0 it refuses GFN2 rather than answer
+ * wrong numbers (the parent never asks: it starts a fresh child). */
+static void test_child_refuses_gfn2_after_gfn0(void **state)
+{
+	(void)state;
+	static unsigned char buf[1 << 16];
+	int sock;
+	pid_t pid = start_raw(&sock);
+	assert_true(read_message(sock, buf, sizeof(buf)) > 16);
+	qf__engine_request rq;
+	memset(&rq, 0, sizeof(rq));
+	rq.charge = 0;
+	rq.uhf = 0;
+	rq.max_iterations = 250;
+	rq.etemp = 300;
+	rq.accuracy = 1;
+	rq.natoms = caffeine.natoms;
+	rq.z = caffeine.z;
+	rq.xyz = caffeine.xyz;
+	const int methods[] = {QF_METHOD_GFN2, QF_METHOD_GFN0, QF_METHOD_GFN0, QF_METHOD_GFN2,
+	                       QF_METHOD_GFN1};
+	const int want[] = {QF__ENGINE_OK, QF__ENGINE_OK, QF__ENGINE_OK, QF__ENGINE_XTB_ERROR,
+	                    QF__ENGINE_XTB_ERROR};
+	for (uint32_t i = 0; i < 5; i++) {
+		rq.method = methods[i];
+		qf_buf b;
+		qf_buf_init(&b, 1 << 20);
+		qf_err err;
+		qf_err_init(&err);
+		assert_int_equal(qf__engine_encode_request(&b, i + 1, &rq, &err), 0);
+		assert_int_equal(write(sock, b.data, b.len), (ssize_t)b.len);
+		qf_buf_release(&b);
+		size_t n = read_message(sock, buf, sizeof(buf));
+		qf__engine_reply rp;
+		if (qf__engine_decode_reply(buf, n, i + 1, caffeine.natoms, &rp, &err))
+			fail_msg("request %u: %s", i, err.message);
+		if (rp.status != want[i])
+			fail_msg("request %u (method %d): status %d (%s)", i, methods[i], rp.status, rp.message);
+		if (want[i] != QF__ENGINE_OK)
+			assert_non_null(strstr(rp.message, "GFN0"));
+		else if (methods[i] == QF_METHOD_GFN2)
+			assert_close(rp.energy, caffeine_reference()->total_energy, 1e-7);
+		else
+			assert_close(rp.energy, -40.908776616451, 1e-7);
+		qf__engine_reply_release(&rp);
+	}
 	close(sock);
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -1254,6 +1312,7 @@ int main(void)
 		cmocka_unit_test(test_cli_usage),
 		cmocka_unit_test(test_start_failures),
 		cmocka_unit_test(test_child_refuses_malformed_request),
+		cmocka_unit_test(test_child_refuses_gfn2_after_gfn0),
 		cmocka_unit_test(test_matches_cli),
 		cmocka_unit_test(test_unsupported),
 		cmocka_unit_test(test_invalid_input),
