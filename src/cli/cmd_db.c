@@ -102,6 +102,11 @@ static int db_migrate(int argc, char **argv)
 	return 0;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int db_purge(int argc, char **argv)
 {
 	db_args a;
@@ -132,24 +137,24 @@ static int db_purge(int argc, char **argv)
 		printf("purged rows past retention as of %s:\n", when);
 		json_int_t total = 0;
 		/* sorted by table name, so the output is stable */
-		const char *keys[64];
 		size_t n = 0;
+		const char **keys = calloc(json_object_size(counts) + 1, sizeof(*keys));
+		if (!keys) {
+			json_decref(counts);
+			qf_err_setrc(&err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+			return cli_fail(&err);
+		}
 		const char *key;
 		json_t *v;
 		json_object_foreach(counts, key, v)
-			if (n < sizeof(keys) / sizeof(keys[0]))
-				keys[n++] = key;
-		for (size_t i = 1; i < n; i++)
-			for (size_t k = i; k > 0 && strcmp(keys[k - 1], keys[k]) > 0; k--) {
-				const char *t = keys[k];
-				keys[k] = keys[k - 1];
-				keys[k - 1] = t;
-			}
+			keys[n++] = key;
+		qsort(keys, n, sizeof(*keys), cmp_names);
 		for (size_t i = 0; i < n; i++) {
 			json_int_t c = json_integer_value(json_object_get(counts, keys[i]));
 			total += c;
 			printf("  %-28s %lld\n", keys[i], (long long)c);
 		}
+		free(keys);
 		printf("  %-28s %lld\n", "total", (long long)total);
 	}
 	json_decref(counts);
