@@ -77,6 +77,24 @@ void qf__query_text(qf__query *q, const char *s)
 	}
 }
 
+void qf__query_text_take(qf__query *q, char *s)
+{
+	if (!s) {
+		if (!q->rc)
+			q->rc = QF_ENOMEM;
+		qf__query_null(q);
+		return;
+	}
+	qf__param *p = add(q, QF__P_TEXT);
+	if (!p) {
+		free(s);
+		return;
+	}
+	p->owned = s;
+	p->s = s;
+	p->len = strlen(s);
+}
+
 void qf__query_int(qf__query *q, int64_t v)
 {
 	qf__param *p = add(q, QF__P_INT);
@@ -274,7 +292,10 @@ int qf__time_normalize(const char *in, char out[QF_TIME_STR])
 		return QF_EINVAL;
 	if (*p)
 		return QF_EINVAL;
-	snprintf(out, QF_TIME_STR, "%04d-%02d-%02dT%02d:%02d:%02d.%sZ", y, mo, d, h, mi, s, ms);
+	/* The digits were checked above; the casts tell the compiler the widths. */
+	snprintf(out, QF_TIME_STR, "%04u-%02u-%02uT%02u:%02u:%02u.%.3sZ", (unsigned)y % 10000u,
+	         (unsigned)mo % 100u, (unsigned)d % 100u, (unsigned)h % 100u, (unsigned)mi % 100u,
+	         (unsigned)s % 100u, ms);
 	return 0;
 }
 

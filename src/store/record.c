@@ -8,17 +8,19 @@
  * calculation_execution_metrics for (calculation, attempt) and, for a
  * failed attempt, calculation_errors. Recording the same job again changes
  * nothing: a calculation already at that attempt and finished is skipped,
- * and the per-attempt rows are inserted with ON CONFLICT DO NOTHING.
+ * the per-attempt rows are inserted with ON CONFLICT DO NOTHING, and the
+ * atoms of a calculation are replaced whenever its row is.
  *
  * Owner: the acting user; for the system actor (a worker) an existing
  * calculation keeps its owner, organisation and molecule, and a new one
  * belongs to the built-in local user.
  *
- * Speed: the statements are prepared once per call and reused for every
- * job (PostgreSQL: prepared on the server, see pg.c). Atoms go one row per
- * statement execution on SQLite (cheap: no round trip), and on PostgreSQL
- * as arrays through INSERT ... SELECT FROM unnest(...), many jobs per
- * statement (COPY FROM is refused for tables with row-level security).
+ * Speed: jobs are taken in groups. For a group, one query finds the
+ * calculations that exist already and one the molecules; the new rows then
+ * go through bulk inserts (bulk.c: on SQLite a prepared INSERT per row, on
+ * PostgreSQL one unnest() statement per table for many rows), written in
+ * foreign-key order: molecules, calculations, atoms, metrics, errors. The
+ * rare update of an existing calculation is a statement of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,44 +37,56 @@
 #include "qf/uuid.h"
 #include "store_int.h"
 
-/* Atom rows per PostgreSQL unnest statement: ~13 arrays of up to 25 bytes
- * per value, a few MB per statement. */
-#define PG_ATOM_CHUNK 20000
+/* Jobs looked up together (one query each for calculations and molecules;
+ * the lists travel as one array or JSON parameter). */
+#define GROUP 500
 
-/* Bytes of one array literal (PG_ATOM_CHUNK values of at most 40 bytes). */
-#define PG_ARRAY_CAP ((size_t)PG_ATOM_CHUNK * 48 + 64)
+/* Rows per PostgreSQL statement: atoms (13 columns of numbers) and the
+ * other tables (calculations carry their results JSON). bulk.c also
+ * flushes when a column's text reaches a few MB. */
+#define ATOM_ROWS 20000
+#define ROWS 1000
 
-enum { A_CALC, A_INDEX, A_OWNER, A_ORG, A_Z, A_ELEM, A_X, A_Y, A_ZZ, A_Q, A_FX, A_FY, A_FZ, A_N };
+/* Open-addressing tables for a group's calculations and molecules (a power
+ * of two, at least twice GROUP). */
+#define MAP 1024
+
+typedef struct calc_info {
+	bool used;
+	char id[QF_UUID_STR];
+	char owner[QF_UUID_STR];
+	char org[QF_UUID_STR]; /* "" when personal */
+	char mol[QF_UUID_STR];
+	int64_t attempt;
+	char status[16];
+	bool writable;
+} calc_info;
+
+typedef struct mol_entry {
+	bool used;
+	char geo[QF_SHA256_HEX];
+	char id[QF_UUID_STR];
+} mol_entry;
 
 typedef struct rec {
-	qf_store *s;
 	qf__db *db;
 	const qf_actor *a;
 	const qf_record_opts *o;
 	bool pg;
 	double now;
-	/* statements, prepared on first use */
-	qf__query find_calc_q; /* its first parameter is cur_id */
-	char cur_id[QF_UUID_STR];
-	qf__stmt *find_calc, *find_mol, *find_mol_org, *ins_mol, *ins_calc, *upd_calc, *del_atoms;
-	qf__stmt *ins_atom, *ins_cem, *ins_err;
-	/* PostgreSQL atom arrays */
-	qf_buf arr[A_N];
-	int natoms_pending;
+	const char *new_owner; /* of new calculations and molecules */
+	const char *new_org;
+	qf__bulk mols, calcs, atoms, cems, errs;
+	bool bulks;
+	qf__stmt *upd_calc, *del_atoms;
+	calc_info calc_map[MAP];
+	mol_entry mol_map[MAP];
+	char seen[MAP][QF_UUID_STR]; /* job ids of the group */
 } rec;
 
 static int oom(qf_err *err)
 {
 	return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
-}
-
-static int prep(rec *r, qf__stmt **st, const char *sql, qf_err *err)
-{
-	if (*st) {
-		qf__stmt_reset(*st);
-		return 0;
-	}
-	return qf__db_prepare(r->db, sql, st, err);
 }
 
 /* Run a statement that returns no rows. */
@@ -84,83 +98,39 @@ static int done(qf__stmt *st, qf_err *err)
 	return rc;
 }
 
-/* ---- bind helpers (i advances) ------------------------------------------- */
-
-static void b_text(qf__stmt *st, int *i, const char *s)
+static unsigned hash_str(const char *s)
 {
-	if (s)
-		qf__stmt_bind_text(st, (*i)++, s, strlen(s));
-	else
-		qf__stmt_bind_null(st, (*i)++);
+	unsigned h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
 }
 
-static void b_text_nonempty(qf__stmt *st, int *i, const char *s)
+static calc_info *calc_slot(rec *r, const char *id)
 {
-	b_text(st, i, s && *s ? s : NULL);
+	for (unsigned i = hash_str(id) & (MAP - 1);; i = (i + 1) & (MAP - 1))
+		if (!r->calc_map[i].used || !strcmp(r->calc_map[i].id, id))
+			return &r->calc_map[i];
 }
 
-static void b_int(qf__stmt *st, int *i, int64_t v)
+static mol_entry *mol_slot(rec *r, const char *geo)
 {
-	qf__stmt_bind_int64(st, (*i)++, v);
+	for (unsigned i = hash_str(geo) & (MAP - 1);; i = (i + 1) & (MAP - 1))
+		if (!r->mol_map[i].used || !strcmp(r->mol_map[i].geo, geo))
+			return &r->mol_map[i];
 }
 
-static void b_int_opt(qf__stmt *st, int *i, bool has, int64_t v)
+/* Whether id was seen before in this group (and mark it). */
+static bool seen_before(rec *r, const char *id)
 {
-	if (has)
-		qf__stmt_bind_int64(st, (*i)++, v);
-	else
-		qf__stmt_bind_null(st, (*i)++);
-}
-
-static void b_real_opt(qf__stmt *st, int *i, bool has, double v)
-{
-	if (has && isfinite(v))
-		qf__stmt_bind_double(st, (*i)++, v);
-	else
-		qf__stmt_bind_null(st, (*i)++);
-}
-
-static void b_bool_opt(qf__stmt *st, int *i, bool has, bool v)
-{
-	if (has)
-		qf__stmt_bind_bool(st, (*i)++, v);
-	else
-		qf__stmt_bind_null(st, (*i)++);
-}
-
-static void b_time(qf__stmt *st, int *i, double t)
-{
-	if (t > 0) {
-		char ts[QF_TIME_STR];
-		qf__time_format(t, ts);
-		qf__stmt_bind_text(st, (*i)++, ts, strlen(ts));
-	} else {
-		qf__stmt_bind_null(st, (*i)++);
+	for (unsigned i = hash_str(id) & (MAP - 1);; i = (i + 1) & (MAP - 1)) {
+		if (!r->seen[i][0]) {
+			qf_strlcpy(r->seen[i], id, QF_UUID_STR);
+			return false;
+		}
+		if (!strcmp(r->seen[i], id))
+			return true;
 	}
-}
-
-/* A JSON value as text (NULL binds SQL NULL); takes the reference. */
-static int b_json(qf__stmt *st, int *i, json_t *v, qf_err *err)
-{
-	if (!v || json_is_null(v)) {
-		json_decref(v);
-		qf__stmt_bind_null(st, (*i)++);
-		return 0;
-	}
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-	json_decref(v);
-	if (!s)
-		return oom(err);
-	size_t n = strlen(s);
-	if (n > (size_t)QF_STORE_MAX_JSON) {
-		free(s);
-		return qf_err_set(err, QF_CAT_VALIDATION, "store.too_large",
-		                  "a JSON document of the job is %zu bytes, more than the %ld allowed", n,
-		                  (long)QF_STORE_MAX_JSON);
-	}
-	qf__stmt_bind_text(st, (*i)++, s, n);
-	free(s);
-	return 0;
 }
 
 /* ---- what a job says ------------------------------------------------------ */
@@ -238,452 +208,6 @@ static char *read_log(const char *dir, const char *name)
 	return buf;
 }
 
-/* ---- statements ------------------------------------------------------------ */
-
-/* The calculation as it is, if visible: owner, org, molecule, attempt,
- * status, and whether the actor may change it. */
-static int find_calc(rec *r, const char *id, bool *found, json_t **cur, bool *writable, qf_err *err)
-{
-	*found = false;
-	*cur = NULL;
-	int rc;
-	/* The id parameter points at cur_id: prepared once, bound per job. */
-	qf_strlcpy(r->cur_id, id, sizeof(r->cur_id));
-	qf__query *q = &r->find_calc_q;
-	if (!r->find_calc) {
-		const qf__table *t = qf__catalog_find("calculations");
-		qf__query_sql(q, "SELECT owner_id, org_id, molecule_id, attempt, status, ");
-		qf__scope_where(q, t, r->a, QF__OP_UPDATE);
-		qf__query_sql(q, " FROM calculations WHERE id = ");
-		qf__query_text(q, r->cur_id);
-		qf__query_sql(q, " AND ");
-		qf__scope_where(q, t, r->a, QF__OP_READ);
-		if ((rc = qf__query_prepare(q, r->db, &r->find_calc, err)))
-			return rc;
-	} else {
-		qf__stmt_reset(r->find_calc);
-		for (int i = 0; i < q->n; i++) {
-			if (q->p[i].s == r->cur_id)
-				q->p[i].len = strlen(r->cur_id);
-			qf__param_bind(&q->p[i], r->find_calc, i + 1);
-		}
-	}
-	qf__stmt *st = r->find_calc;
-	rc = qf__stmt_step(st, err);
-	if (rc <= 0)
-		return rc;
-	*found = true;
-	*writable = qf__stmt_col_bool(st, 5);
-	*cur = json_pack("{s:s?,s:s?,s:s?,s:I,s:s?}", "owner_id", qf__stmt_col_text(st, 0, NULL),
-	                 "org_id", qf__stmt_col_text(st, 1, NULL), "molecule_id",
-	                 qf__stmt_col_text(st, 2, NULL), "attempt",
-	                 (json_int_t)qf__stmt_col_int64(st, 3), "status", qf__stmt_col_text(st, 4, NULL));
-	if (!*cur)
-		return oom(err);
-	/* Finish the statement before others run on the connection. */
-	while ((rc = qf__stmt_step(st, err)) > 0)
-		;
-	if (rc) {
-		json_decref(*cur);
-		*cur = NULL;
-	}
-	return rc;
-}
-
-/* Find the molecule of this owner/org/geometry, or insert it. */
-static int molecule_id(rec *r, const qf_job *j, const char *owner, const char *org, char out[QF_UUID_STR],
-                       qf_err *err)
-{
-	qf__stmt **st = org ? &r->find_mol_org : &r->find_mol;
-	int rc = prep(r, st,
-	              org ? "SELECT id FROM molecules WHERE geometry_sha256 = ? AND owner_id = ? AND org_id = ? "
-	                    "ORDER BY created_at, id LIMIT 1"
-	                  : "SELECT id FROM molecules WHERE geometry_sha256 = ? AND owner_id = ? AND org_id "
-	                    "IS NULL ORDER BY created_at, id LIMIT 1",
-	              err);
-	if (rc)
-		return rc;
-	int i = 1;
-	b_text(*st, &i, j->geometry_sha256);
-	b_text(*st, &i, owner);
-	if (org)
-		b_text(*st, &i, org);
-	rc = qf__stmt_step(*st, err);
-	if (rc < 0)
-		return rc;
-	if (rc == 1) {
-		const char *id = qf__stmt_col_text(*st, 0, NULL);
-		qf_strlcpy(out, id ? id : "", QF_UUID_STR);
-		return done(*st, err);
-	}
-
-	const qf_mol *m = &j->mol;
-	if ((rc = prep(r, &r->ins_mol,
-	               "INSERT INTO molecules (id, owner_id, org_id, name, formula, natoms, charge, uhf, "
-	               "atomic_numbers, coordinates, input_format, input_sha256, geometry_sha256, smiles, "
-	               "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	               err)))
-		return rc;
-	qf_uuid_v7(out);
-	char formula[1024];
-	qf_mol_formula(m, formula, sizeof(formula));
-	json_t *zs = json_array(), *xyz = json_array();
-	if (!zs || !xyz) {
-		json_decref(zs);
-		json_decref(xyz);
-		return oom(err);
-	}
-	for (int k = 0; k < m->natoms; k++) {
-		json_array_append_new(zs, json_integer(m->z[k]));
-		json_array_append_new(xyz, json_pack("[fff]", m->xyz[3 * k], m->xyz[3 * k + 1],
-		                                     m->xyz[3 * k + 2]));
-	}
-	char name[QF_MAX_NAME];
-	qf_strlcpy(name, j->name[0] ? j->name : (m->name[0] ? m->name : formula), sizeof(name));
-	qf__text_sanitize(name, strlen(name));
-	i = 1;
-	b_text(r->ins_mol, &i, out);
-	b_text(r->ins_mol, &i, owner);
-	b_text(r->ins_mol, &i, org);
-	b_text(r->ins_mol, &i, name);
-	b_text(r->ins_mol, &i, formula);
-	b_int(r->ins_mol, &i, m->natoms);
-	b_int(r->ins_mol, &i, m->charge);
-	b_int(r->ins_mol, &i, m->uhf);
-	if ((rc = b_json(r->ins_mol, &i, zs, err)) || (rc = b_json(r->ins_mol, &i, xyz, err)))
-		return rc;
-	b_text_nonempty(r->ins_mol, &i, j->input_format ? qf_format_name(j->input_format) : NULL);
-	b_text(r->ins_mol, &i, j->input_sha256);
-	b_text(r->ins_mol, &i, j->geometry_sha256);
-	b_text_nonempty(r->ins_mol, &i, m->smiles);
-	b_time(r->ins_mol, &i, r->now);
-	return done(r->ins_mol, err);
-}
-
-/* The columns of a calculation that recording an attempt sets, bound from
- * *i on: status, attempt, total_energy, homo_lumo_gap, dipole_moment,
- * is_converged, gradient_norm, xtb_version, job_dir, results,
- * error_category, error_code, error_message, started_at, finished_at,
- * updated_at. */
-#define RESULT_COLS                                                                         \
-	"status, attempt, total_energy, homo_lumo_gap, dipole_moment, is_converged, "           \
-	"gradient_norm, xtb_version, job_dir, results, error_category, error_code, error_message, " \
-	"started_at, finished_at, updated_at"
-
-static int bind_results(rec *r, qf__stmt *st, int *i, const qf_job *j, qf_err *err)
-{
-	const qf_result *res = &j->result;
-	const qf_metrics *me = &j->metrics;
-	bool failed = qf_err_is_set(&j->error);
-	b_text(st, i, qf_job_status_name(j->status));
-	b_int(st, i, j->attempt);
-	b_real_opt(st, i, res->has_energy, res->total_energy);
-	b_real_opt(st, i, res->has_gap, res->gap_ev);
-	b_real_opt(st, i, res->has_dipole, res->dipole_debye);
-	b_bool_opt(st, i, job_ran(j), me->is_converged);
-	if (res->has_gradient_norm)
-		b_real_opt(st, i, true, res->gradient_norm);
-	else
-		b_real_opt(st, i, me->has_gradient_norm, me->gradient_norm);
-	b_text_nonempty(st, i, me->xtb_version);
-	b_text_nonempty(st, i, j->dir);
-	int rc = b_json(st, i, has_results(res) ? qf_result_to_json(res) : NULL, err);
-	if (rc)
-		return rc;
-	char msg[QF_MAX_ERR_MSG];
-	qf_strlcpy(msg, j->error.message, sizeof(msg));
-	qf__text_sanitize(msg, strlen(msg));
-	qf_category cat = j->error.category == QF_CAT_NONE ? QF_CAT_UNKNOWN : j->error.category;
-	b_text(st, i, failed ? qf_category_name(cat) : NULL);
-	b_text_nonempty(st, i, failed ? j->error.code : NULL);
-	b_text_nonempty(st, i, failed ? msg : NULL);
-	b_time(st, i, j->started_at);
-	b_time(st, i, j->finished_at);
-	b_time(st, i, j->finished_at > 0 ? j->finished_at : r->now);
-	return 0;
-}
-
-/* A new calculation. An id that is already taken (by a row this actor
- * cannot see, or by a concurrent recorder) inserts nothing: *inserted
- * says. */
-static int insert_calc(rec *r, const qf_job *j, const char *mol_id, const char *batch,
-                       const char *owner, const char *org, bool *inserted, qf_err *err)
-{
-	int rc = prep(r, &r->ins_calc,
-	              "INSERT INTO calculations (id, molecule_id, batch_id, owner_id, org_id, method, task, "
-	              "optimization_level, solvation_model, solvent, charge, uhf, parameters, spec, "
-	              "created_at, " RESULT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-	              "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-	              err);
-	if (rc)
-		return rc;
-	qf__stmt *st = r->ins_calc;
-	const qf_spec *sp = &j->spec;
-	int i = 1;
-	b_text(st, &i, j->id);
-	b_text(st, &i, mol_id);
-	b_text(st, &i, batch);
-	b_text(st, &i, owner);
-	b_text(st, &i, org);
-	b_text(st, &i, qf_method_name(sp->method));
-	b_text(st, &i, qf_task_name(sp->task));
-	b_text(st, &i, qf_level_name(sp->level));
-	b_text(st, &i, sp->solvation != QF_SOLV_NONE ? qf_solvation_name(sp->solvation) : NULL);
-	b_text_nonempty(st, &i, sp->solvation != QF_SOLV_NONE ? sp->solvent : NULL);
-	b_int(st, &i, j->mol.charge);
-	b_int(st, &i, j->mol.uhf);
-	json_t *params = spec_parameters(sp), *spec = qf_spec_to_json(sp);
-	if (!params || !spec) {
-		json_decref(params);
-		json_decref(spec);
-		return oom(err);
-	}
-	if ((rc = b_json(st, &i, params, err))) {
-		json_decref(spec);
-		return rc;
-	}
-	if ((rc = b_json(st, &i, spec, err)))
-		return rc;
-	b_time(st, &i, j->created_at > 0 ? j->created_at : r->now);
-	if ((rc = bind_results(r, st, &i, j, err)) || (rc = done(st, err)))
-		return rc;
-	*inserted = qf__stmt_changes(st) > 0;
-	return 0;
-}
-
-/* A newer attempt of a calculation the actor may change (checked by
- * find_calc in this transaction), or the end of a queued/running one. A
- * second completion of the same attempt changes nothing: *updated says. */
-static int update_calc(rec *r, const qf_job *j, const char *batch, bool *updated, qf_err *err)
-{
-	int rc = prep(r, &r->upd_calc,
-	              "UPDATE calculations SET batch_id = coalesce(?, batch_id), (" RESULT_COLS
-	              ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), lease_owner = NULL, "
-	              "lease_token = NULL, lease_expires_at = NULL WHERE id = ? AND (attempt < ? OR "
-	              "(attempt = ? AND status IN ('queued', 'running')))",
-	              err);
-	if (rc)
-		return rc;
-	qf__stmt *st = r->upd_calc;
-	int i = 1;
-	b_text(st, &i, batch);
-	if ((rc = bind_results(r, st, &i, j, err)))
-		return rc;
-	b_text(st, &i, j->id);
-	b_int(st, &i, j->attempt);
-	b_int(st, &i, j->attempt);
-	if ((rc = done(st, err)))
-		return rc;
-	*updated = qf__stmt_changes(st) > 0;
-	return 0;
-}
-
-/* ---- atoms --------------------------------------------------------------------- */
-
-static void arr_sep(qf_buf *b)
-{
-	qf_buf_puts(b, b->len ? "," : "{");
-}
-
-static void arr_real(qf_buf *b, bool has, double v)
-{
-	arr_sep(b);
-	if (has && isfinite(v))
-		qf_buf_printf(b, "%.17g", v);
-	else
-		qf_buf_puts(b, "NULL");
-}
-
-static int flush_atoms(rec *r, qf_err *err)
-{
-	if (!r->natoms_pending)
-		return 0;
-	int rc = prep(r, &r->ins_atom,
-	              "INSERT INTO atomic_properties (calculation_id, atom_index, owner_id, org_id, "
-	              "atomic_number, element, x, y, z, partial_charge, force_x, force_y, force_z) "
-	              "SELECT * FROM unnest(?::uuid[], ?::int[], ?::uuid[], ?::uuid[], ?::int[], "
-	              "?::text[], ?::float8[], ?::float8[], ?::float8[], ?::float8[], ?::float8[], "
-	              "?::float8[], ?::float8[]) ON CONFLICT DO NOTHING",
-	              err);
-	if (rc)
-		return rc;
-	for (int k = 0; k < A_N; k++) {
-		if (qf_buf_puts(&r->arr[k], "}"))
-			return oom(err);
-		qf__stmt_bind_text(r->ins_atom, k + 1, r->arr[k].data, r->arr[k].len);
-	}
-	rc = done(r->ins_atom, err);
-	for (int k = 0; k < A_N; k++)
-		qf_buf_clear(&r->arr[k]);
-	r->natoms_pending = 0;
-	return rc;
-}
-
-static int insert_atoms(rec *r, const qf_job *j, const char *owner, const char *org, qf_err *err)
-{
-	const qf_result *res = &j->result;
-	const qf_mol *m = &j->mol;
-	if (!res->charges && !res->gradient && !res->geometry)
-		return 0;
-	int n = res->natoms;
-	const int *z = res->z ? res->z : (n == m->natoms ? m->z : NULL);
-	const double *xyz = res->geometry ? res->geometry : (n == m->natoms ? m->xyz : NULL);
-	if (n <= 0 || !z || !xyz) {
-		qf_log_warn("store", "job %s: per-atom results without atoms to attach them to", j->id);
-		return 0;
-	}
-	int rc;
-	if (!r->pg) {
-		if ((rc = prep(r, &r->ins_atom,
-		               "INSERT INTO atomic_properties (calculation_id, atom_index, owner_id, org_id, "
-		               "atomic_number, element, x, y, z, partial_charge, force_x, force_y, force_z) "
-		               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-		               err)))
-			return rc;
-		for (int a = 0; a < n; a++) {
-			qf__stmt *st = r->ins_atom;
-			if (a)
-				qf__stmt_reset(st);
-			const char *sym = qf_element_symbol(z[a]);
-			int i = 1;
-			b_text(st, &i, j->id);
-			b_int(st, &i, a);
-			b_text(st, &i, owner);
-			b_text(st, &i, org);
-			b_int(st, &i, z[a]);
-			b_text(st, &i, sym ? sym : "X");
-			qf__stmt_bind_double(st, i++, xyz[3 * a]);
-			qf__stmt_bind_double(st, i++, xyz[3 * a + 1]);
-			qf__stmt_bind_double(st, i++, xyz[3 * a + 2]);
-			b_real_opt(st, &i, res->charges != NULL, res->charges ? res->charges[a] : 0);
-			for (int k = 0; k < 3; k++)
-				b_real_opt(st, &i, res->gradient != NULL, res->gradient ? -res->gradient[3 * a + k] : 0);
-			if ((rc = done(st, err)))
-				return rc;
-		}
-		return 0;
-	}
-	for (int a = 0; a < n; a++) {
-		const char *sym = qf_element_symbol(z[a]);
-		qf_buf *b = r->arr;
-		arr_sep(&b[A_CALC]);
-		qf_buf_puts(&b[A_CALC], j->id);
-		arr_sep(&b[A_INDEX]);
-		qf_buf_printf(&b[A_INDEX], "%d", a);
-		arr_sep(&b[A_OWNER]);
-		qf_buf_puts(&b[A_OWNER], owner);
-		arr_sep(&b[A_ORG]);
-		qf_buf_puts(&b[A_ORG], org ? org : "NULL");
-		arr_sep(&b[A_Z]);
-		qf_buf_printf(&b[A_Z], "%d", z[a]);
-		arr_sep(&b[A_ELEM]);
-		qf_buf_puts(&b[A_ELEM], sym ? sym : "X");
-		arr_real(&b[A_X], true, xyz[3 * a]);
-		arr_real(&b[A_Y], true, xyz[3 * a + 1]);
-		arr_real(&b[A_ZZ], true, xyz[3 * a + 2]);
-		arr_real(&b[A_Q], res->charges != NULL, res->charges ? res->charges[a] : 0);
-		arr_real(&b[A_FX], res->gradient != NULL, res->gradient ? -res->gradient[3 * a] : 0);
-		arr_real(&b[A_FY], res->gradient != NULL, res->gradient ? -res->gradient[3 * a + 1] : 0);
-		arr_real(&b[A_FZ], res->gradient != NULL, res->gradient ? -res->gradient[3 * a + 2] : 0);
-		if (++r->natoms_pending >= PG_ATOM_CHUNK && (rc = flush_atoms(r, err)))
-			return rc;
-	}
-	for (int k = 0; k < A_N; k++)
-		if (r->arr[k].len && !r->arr[k].data)
-			return oom(err);
-	return 0;
-}
-
-/* ---- metrics and errors ----------------------------------------------------- */
-
-static int insert_metrics(rec *r, const qf_job *j, const char *owner, const char *org, qf_err *err)
-{
-	int rc = prep(r, &r->ins_cem,
-	              "INSERT INTO calculation_execution_metrics (calculation_id, attempt, owner_id, org_id, "
-	              "xtb_version, method, solvation_model, optimization_level, wall_time_seconds, "
-	              "cpu_time_seconds, scf_cycles, optimization_cycles, convergence_iterations, "
-	              "memory_peak_mb, is_converged, convergence_criterion_met, exit_code, worker, "
-	              "stdout_log, stderr_log, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-	              "?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (calculation_id, attempt) DO NOTHING",
-	              err);
-	if (rc)
-		return rc;
-	qf__stmt *st = r->ins_cem;
-	const qf_metrics *me = &j->metrics;
-	const qf_spec *sp = &j->spec;
-	bool ran = job_ran(j);
-	bool opt = qf_task_optimises(sp->task);
-	int iters = opt && me->optimization_cycles >= 0 ? me->optimization_cycles : me->scf_cycles;
-	int i = 1;
-	b_text(st, &i, j->id);
-	b_int(st, &i, j->attempt);
-	b_text(st, &i, owner);
-	b_text(st, &i, org);
-	b_text_nonempty(st, &i, me->xtb_version);
-	b_text(st, &i, me->method[0] ? me->method : qf_method_label(sp->method));
-	b_text(st, &i, sp->solvation != QF_SOLV_NONE ? qf_solvation_name(sp->solvation) : NULL);
-	b_text(st, &i, opt ? qf_level_name(sp->level) : NULL);
-	b_real_opt(st, &i, ran, me->wall_time);
-	b_real_opt(st, &i, ran, me->cpu_time);
-	b_int_opt(st, &i, ran && me->scf_cycles >= 0, me->scf_cycles);
-	b_int_opt(st, &i, ran && me->optimization_cycles >= 0, me->optimization_cycles);
-	b_int_opt(st, &i, ran && iters >= 0, iters);
-	b_real_opt(st, &i, ran, me->memory_peak_mb);
-	b_bool_opt(st, &i, ran, me->is_converged);
-	b_real_opt(st, &i, me->has_gradient_norm, me->gradient_norm);
-	b_int_opt(st, &i, ran, me->exit_code);
-	b_text(st, &i, NULL);
-	char *out = NULL, *errlog = NULL;
-	if (r->o && r->o->keep_logs && j->dir[0]) {
-		out = read_log(j->dir, "stdout.log");
-		errlog = read_log(j->dir, "stderr.log");
-	}
-	b_text(st, &i, out);
-	b_text(st, &i, errlog);
-	free(out);
-	free(errlog);
-	b_time(st, &i, j->finished_at > 0 ? j->finished_at : r->now);
-	return done(st, err);
-}
-
-static int insert_error(rec *r, const qf_job *j, const char *owner, const char *org, qf_err *err)
-{
-	if (!qf_err_is_set(&j->error))
-		return 0;
-	int rc = prep(r, &r->ins_err,
-	              "INSERT INTO calculation_errors (calculation_id, attempt, owner_id, org_id, error_type, "
-	              "error_severity, error_message, error_code, stack_trace, retry_count, "
-	              "user_action_required, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-	              "ON CONFLICT (calculation_id, attempt) DO NOTHING",
-	              err);
-	if (rc)
-		return rc;
-	qf__stmt *st = r->ins_err;
-	const qf_err *e = &j->error;
-	qf_category cat = e->category == QF_CAT_NONE ? QF_CAT_UNKNOWN : e->category;
-	char msg[QF_MAX_ERR_MSG], trace[QF_ERR_TAIL_BYTES];
-	qf_strlcpy(msg, e->message[0] ? e->message : (e->code[0] ? e->code : "unknown error"), sizeof(msg));
-	qf__text_sanitize(msg, strlen(msg));
-	qf_strlcpy(trace, e->detail, sizeof(trace));
-	qf__text_sanitize(trace, strlen(trace));
-	int i = 1;
-	b_text(st, &i, j->id);
-	b_int(st, &i, j->attempt);
-	b_text(st, &i, owner);
-	b_text(st, &i, org);
-	b_text(st, &i, qf_category_name(cat));
-	b_text(st, &i, severity(cat));
-	b_text(st, &i, msg);
-	b_text(st, &i, e->code[0] ? e->code : "unknown");
-	b_text_nonempty(st, &i, trace);
-	b_int(st, &i, j->attempt > 1 ? j->attempt - 1 : 0);
-	qf__stmt_bind_bool(st, i++, e->user_action);
-	b_time(st, &i, j->finished_at > 0 ? j->finished_at : r->now);
-	return done(st, err);
-}
-
-/* ---- one job ---------------------------------------------------------------- */
-
 static int check_job(const qf_job *j, size_t k, qf_err *err)
 {
 	if (!j || !qf_uuid_valid(j->id))
@@ -705,78 +229,568 @@ static int check_job(const qf_job *j, size_t k, qf_err *err)
 	return 0;
 }
 
-static int record_one(rec *r, const qf_job *j, qf_err *err)
+/* ---- bulk inserts ----------------------------------------------------------- */
+
+static const char *const mol_cols[] = {"id", "owner_id", "org_id", "name", "formula", "natoms",
+                                       "charge", "uhf", "atomic_numbers", "coordinates",
+                                       "input_format", "input_sha256", "geometry_sha256", "smiles",
+                                       "created_at"};
+
+/* The calculation columns a recorded attempt sets (also by the update). */
+#define RESULT_COLS                                                                              \
+	"status", "attempt", "total_energy", "homo_lumo_gap", "dipole_moment", "is_converged",       \
+		"gradient_norm", "xtb_version", "job_dir", "results", "error_category", "error_code", \
+		"error_message", "started_at", "finished_at", "updated_at"
+#define N_RESULT_COLS 16
+
+static const char *const calc_cols[] = {"id", "molecule_id", "batch_id", "owner_id", "org_id",
+                                        "method", "task", "optimization_level", "solvation_model",
+                                        "solvent", "charge", "uhf", "parameters", "spec",
+                                        "created_at", RESULT_COLS};
+
+static const char *const atom_cols[] = {"calculation_id", "atom_index", "owner_id", "org_id",
+                                        "atomic_number", "element", "x", "y", "z", "partial_charge",
+                                        "force_x", "force_y", "force_z"};
+
+static const char *const cem_cols[] = {"calculation_id", "attempt", "owner_id", "org_id",
+                                       "xtb_version", "method", "solvation_model",
+                                       "optimization_level", "wall_time_seconds",
+                                       "cpu_time_seconds", "scf_cycles", "optimization_cycles",
+                                       "convergence_iterations", "memory_peak_mb", "is_converged",
+                                       "convergence_criterion_met", "exit_code", "worker",
+                                       "stdout_log", "stderr_log", "created_at"};
+
+static const char *const err_cols[] = {"calculation_id", "attempt", "owner_id", "org_id",
+                                       "error_type", "error_severity", "error_message",
+                                       "error_code", "stack_trace", "retry_count",
+                                       "user_action_required", "created_at"};
+
+#define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static int bulks_init(rec *r, qf_err *err)
 {
-	bool found = false, writable = false;
-	json_t *cur = NULL;
-	int rc = find_calc(r, j->id, &found, &cur, &writable, err);
-	if (rc)
+	int rc;
+	if ((rc = qf__bulk_init(&r->mols, r->db, qf__catalog_find("molecules"), mol_cols,
+	                        NCOLS(mol_cols), NULL, ROWS, err)) ||
+	    (rc = qf__bulk_init(&r->calcs, r->db, qf__catalog_find("calculations"), calc_cols,
+	                        NCOLS(calc_cols), "ON CONFLICT (id) DO NOTHING", ROWS, err)) ||
+	    (rc = qf__bulk_init(&r->atoms, r->db, qf__catalog_find("atomic_properties"), atom_cols,
+	                        NCOLS(atom_cols), NULL, ATOM_ROWS, err)) ||
+	    (rc = qf__bulk_init(&r->cems, r->db, qf__catalog_find("calculation_execution_metrics"),
+	                        cem_cols, NCOLS(cem_cols),
+	                        "ON CONFLICT (calculation_id, attempt) DO NOTHING", ROWS, err)) ||
+	    (rc = qf__bulk_init(&r->errs, r->db, qf__catalog_find("calculation_errors"), err_cols,
+	                        NCOLS(err_cols), "ON CONFLICT (calculation_id, attempt) DO NOTHING",
+	                        ROWS, err)))
 		return rc;
-	const char *owner, *org, *batch = r->o ? r->o->batch_id : NULL;
-	char mol[QF_UUID_STR], owner_buf[QF_UUID_STR], org_buf[QF_UUID_STR];
-	if (found) {
-		if (!writable) {
-			json_decref(cur);
-			return qf_err_set(err, QF_CAT_VALIDATION, "store.forbidden",
-			                  "calculation %s exists and you may not change it", j->id);
-		}
-		const char *status = json_string_value(json_object_get(cur, "status"));
-		json_int_t attempt = json_integer_value(json_object_get(cur, "attempt"));
-		bool open = status && (!strcmp(status, "queued") || !strcmp(status, "running"));
-		if (attempt > j->attempt || (attempt == j->attempt && !open)) {
-			/* Recorded already (or a newer attempt is): nothing changes. */
-			json_decref(cur);
-			return 0;
-		}
-		qf_strlcpy(owner_buf, json_string_value(json_object_get(cur, "owner_id")), sizeof(owner_buf));
-		const char *o = json_string_value(json_object_get(cur, "org_id"));
-		if (o)
-			qf_strlcpy(org_buf, o, sizeof(org_buf));
-		json_decref(cur);
-		owner = owner_buf;
-		org = o ? org_buf : NULL;
-		if (attempt != j->attempt) {
-			/* Per-atom data of an earlier attempt gives way to this one. */
-			if ((rc = prep(r, &r->del_atoms, "DELETE FROM atomic_properties WHERE calculation_id = ?",
-			               err)))
-				return rc;
-			qf__stmt_bind_str(r->del_atoms, 1, j->id);
-			if ((rc = done(r->del_atoms, err)))
-				return rc;
-		}
-		bool updated = false;
-		if ((rc = update_calc(r, j, batch, &updated, err)))
-			return rc;
-		if (!updated)
-			return 0;
-	} else {
-		owner = r->a->kind == QF_ACTOR_USER ? r->a->user_id : QF_LOCAL_USER_ID;
-		org = r->o ? r->o->org_id : NULL;
-		bool inserted = false;
-		if ((rc = molecule_id(r, j, owner, org, mol, err)) ||
-		    (rc = insert_calc(r, j, mol, batch, owner, org, &inserted, err)))
-			return rc;
-		if (!inserted)
-			/* The id is taken by a calculation this actor cannot see:
-			 * nothing of this call stays. */
-			return qf_err_set(err, QF_CAT_VALIDATION, "store.duplicate",
-			                  "calculation %s already exists", j->id);
-	}
-	if ((rc = insert_atoms(r, j, owner, org, err)) || (rc = insert_metrics(r, j, owner, org, err)) ||
-	    (rc = insert_error(r, j, owner, org, err)))
+	r->bulks = true;
+	return 0;
+}
+
+/* Write what waits, parents first. A new calculation whose id was taken
+ * (by a row this actor cannot see, or by a concurrent recorder) was not
+ * inserted: the call fails and nothing of it stays. */
+static int flush_all(rec *r, qf_err *err)
+{
+	int rc;
+	if ((rc = qf__bulk_flush(&r->mols, err)) || (rc = qf__bulk_flush(&r->calcs, err)))
+		return rc;
+	if (r->calcs.changes != r->calcs.appended)
+		return qf_err_set(err, QF_CAT_VALIDATION, "store.duplicate",
+		                  "a calculation with one of these job ids already exists");
+	if ((rc = qf__bulk_flush(&r->atoms, err)) || (rc = qf__bulk_flush(&r->cems, err)) ||
+	    (rc = qf__bulk_flush(&r->errs, err)))
 		return rc;
 	return 0;
 }
 
-static void rec_release(rec *r)
+/* End a bulk row; flush everything when a table's batch is full. */
+static int end_row(rec *r, qf__bulk *b, qf_err *err)
 {
-	qf__stmt *all[] = {r->find_calc, r->find_mol, r->find_mol_org, r->ins_mol, r->ins_calc, r->upd_calc,
-	                   r->del_atoms, r->ins_atom, r->ins_cem, r->ins_err};
-	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
-		qf__stmt_finalize(all[k]);
-	qf__query_release(&r->find_calc_q);
-	for (int k = 0; k < A_N; k++)
-		qf_buf_release(&r->arr[k]);
+	int rc = qf__bulk_end_row(b, err);
+	if (rc > 0)
+		rc = flush_all(r, err);
+	return rc;
+}
+
+static int add_molecule(rec *r, const qf_job *j, const char *id, qf_err *err)
+{
+	const qf_mol *m = &j->mol;
+	qf__bulk *b = &r->mols;
+	char formula[1024], name[QF_MAX_NAME];
+	qf_mol_formula(m, formula, sizeof(formula));
+	qf_strlcpy(name, j->name[0] ? j->name : (m->name[0] ? m->name : formula), sizeof(name));
+	qf__text_sanitize(name, strlen(name));
+	json_t *zs = json_array(), *xyz = json_array();
+	if (!zs || !xyz) {
+		json_decref(zs);
+		json_decref(xyz);
+		return oom(err);
+	}
+	for (int k = 0; k < m->natoms; k++) {
+		json_array_append_new(zs, json_integer(m->z[k]));
+		json_array_append_new(xyz, json_pack("[fff]", m->xyz[3 * k], m->xyz[3 * k + 1],
+		                                     m->xyz[3 * k + 2]));
+	}
+	qf__bulk_text(b, id);
+	qf__bulk_text(b, r->new_owner);
+	qf__bulk_text(b, r->new_org);
+	qf__bulk_text(b, name);
+	qf__bulk_text(b, formula);
+	qf__bulk_int(b, m->natoms);
+	qf__bulk_int(b, m->charge);
+	qf__bulk_int(b, m->uhf);
+	int rc = qf__bulk_json(b, zs, err);
+	int rc2 = qf__bulk_json(b, xyz, err);
+	qf__bulk_text(b, j->input_format ? qf_format_name(j->input_format) : NULL);
+	qf__bulk_text(b, j->input_sha256);
+	qf__bulk_text(b, j->geometry_sha256);
+	qf__bulk_text(b, m->smiles && *m->smiles ? m->smiles : NULL);
+	qf__bulk_time(b, r->now);
+	if (rc || rc2) {
+		b->rc = b->rc ? b->rc : QF_EINVAL;
+		qf__bulk_end_row(b, NULL);
+		return rc ? rc : rc2;
+	}
+	return end_row(r, b, err);
+}
+
+static const char *nonempty(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+/* The RESULT_COLS values of a job, in that order. */
+static int add_results(rec *r, qf__bulk *b, const qf_job *j, qf_err *err)
+{
+	const qf_result *res = &j->result;
+	const qf_metrics *me = &j->metrics;
+	bool failed = qf_err_is_set(&j->error);
+	qf__bulk_text(b, qf_job_status_name(j->status));
+	qf__bulk_int(b, j->attempt);
+	qf__bulk_real(b, res->has_energy, res->total_energy);
+	qf__bulk_real(b, res->has_gap, res->gap_ev);
+	qf__bulk_real(b, res->has_dipole, res->dipole_debye);
+	qf__bulk_bool(b, job_ran(j), me->is_converged);
+	if (res->has_gradient_norm)
+		qf__bulk_real(b, true, res->gradient_norm);
+	else
+		qf__bulk_real(b, me->has_gradient_norm, me->gradient_norm);
+	qf__bulk_text(b, nonempty(me->xtb_version));
+	qf__bulk_text(b, nonempty(j->dir));
+	int rc = qf__bulk_json(b, has_results(res) ? qf_result_to_json(res) : NULL, err);
+	char msg[QF_MAX_ERR_MSG];
+	qf_strlcpy(msg, j->error.message, sizeof(msg));
+	qf__text_sanitize(msg, strlen(msg));
+	qf_category cat = j->error.category == QF_CAT_NONE ? QF_CAT_UNKNOWN : j->error.category;
+	qf__bulk_text(b, failed ? qf_category_name(cat) : NULL);
+	qf__bulk_text(b, failed ? nonempty(j->error.code) : NULL);
+	qf__bulk_text(b, failed ? nonempty(msg) : NULL);
+	qf__bulk_time(b, j->started_at);
+	qf__bulk_time(b, j->finished_at);
+	qf__bulk_time(b, j->finished_at > 0 ? j->finished_at : r->now);
+	return rc;
+}
+
+static int add_calculation(rec *r, const qf_job *j, const char *mol, qf_err *err)
+{
+	qf__bulk *b = &r->calcs;
+	const qf_spec *sp = &j->spec;
+	qf__bulk_text(b, j->id);
+	qf__bulk_text(b, mol);
+	qf__bulk_text(b, r->o ? r->o->batch_id : NULL);
+	qf__bulk_text(b, r->new_owner);
+	qf__bulk_text(b, r->new_org);
+	qf__bulk_text(b, qf_method_name(sp->method));
+	qf__bulk_text(b, qf_task_name(sp->task));
+	qf__bulk_text(b, qf_level_name(sp->level));
+	qf__bulk_text(b, sp->solvation != QF_SOLV_NONE ? qf_solvation_name(sp->solvation) : NULL);
+	qf__bulk_text(b, sp->solvation != QF_SOLV_NONE ? nonempty(sp->solvent) : NULL);
+	qf__bulk_int(b, j->mol.charge);
+	qf__bulk_int(b, j->mol.uhf);
+	json_t *params = spec_parameters(sp), *spec = qf_spec_to_json(sp);
+	int rc = (!params || !spec) ? QF_ENOMEM : 0;
+	int rc1 = qf__bulk_json(b, params, err);
+	int rc2 = qf__bulk_json(b, spec, err);
+	qf__bulk_time(b, j->created_at > 0 ? j->created_at : r->now);
+	int rc3 = add_results(r, b, j, err);
+	if (rc || rc1 || rc2 || rc3) {
+		b->rc = b->rc ? b->rc : QF_EINVAL;
+		qf__bulk_end_row(b, NULL);
+		return rc ? oom(err) : (rc1 ? rc1 : (rc2 ? rc2 : rc3));
+	}
+	return end_row(r, b, err);
+}
+
+/* A newer attempt of a calculation the actor may change (checked by the
+ * group's lookup in this transaction), or the end of a queued/running one.
+ * A second completion of the same attempt changes nothing: *updated says. */
+static int update_calculation(rec *r, const qf_job *j, bool *updated, qf_err *err)
+{
+	int rc;
+	if (!r->upd_calc) {
+		qf_buf sql;
+		qf_buf_init(&sql, 4096);
+		static const char *const cols[] = {RESULT_COLS};
+		rc = qf_buf_puts(&sql, "UPDATE calculations SET batch_id = coalesce(?, batch_id)");
+		for (int i = 0; i < N_RESULT_COLS && !rc; i++)
+			rc = qf_buf_printf(&sql, ", \"%s\" = ?", cols[i]);
+		if (!rc)
+			rc = qf_buf_puts(&sql, ", lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL "
+			                       "WHERE id = ? AND (attempt < ? OR (attempt = ? AND status IN "
+			                       "('queued', 'running')))");
+		if (rc) {
+			qf_buf_release(&sql);
+			return oom(err);
+		}
+		rc = qf__db_prepare(r->db, qf_buf_str(&sql), &r->upd_calc, err);
+		qf_buf_release(&sql);
+		if (rc)
+			return rc;
+	} else {
+		qf__stmt_reset(r->upd_calc);
+	}
+	/* The bulk helpers bind in order: borrow a one-row "bulk" over the
+	 * statement (SQLite-style binding, whatever the backend). */
+	qf__bulk b;
+	memset(&b, 0, sizeof(b));
+	b.st = r->upd_calc;
+	b.ncols = N_RESULT_COLS + 4;
+	qf__bulk_text(&b, r->o ? r->o->batch_id : NULL);
+	if ((rc = add_results(r, &b, j, err)))
+		return rc;
+	qf__bulk_text(&b, j->id);
+	qf__bulk_int(&b, j->attempt);
+	qf__bulk_int(&b, j->attempt);
+	if ((rc = done(r->upd_calc, err)))
+		return rc;
+	*updated = qf__stmt_changes(r->upd_calc) > 0;
+	return 0;
+}
+
+static int add_atoms(rec *r, const qf_job *j, const char *owner, const char *org, qf_err *err)
+{
+	const qf_result *res = &j->result;
+	const qf_mol *m = &j->mol;
+	if (!res->charges && !res->gradient && !res->geometry)
+		return 0;
+	int n = res->natoms;
+	const int *z = res->z ? res->z : (n == m->natoms ? m->z : NULL);
+	const double *xyz = res->geometry ? res->geometry : (n == m->natoms ? m->xyz : NULL);
+	if (n <= 0 || !z || !xyz) {
+		qf_log_warn("store", "job %s: per-atom results without atoms to attach them to", j->id);
+		return 0;
+	}
+	qf__bulk *b = &r->atoms;
+	for (int a = 0; a < n; a++) {
+		const char *sym = qf_element_symbol(z[a]);
+		qf__bulk_text(b, j->id);
+		qf__bulk_int(b, a);
+		qf__bulk_text(b, owner);
+		qf__bulk_text(b, org);
+		qf__bulk_int(b, z[a]);
+		qf__bulk_text(b, sym ? sym : "X");
+		qf__bulk_real(b, true, xyz[3 * a]);
+		qf__bulk_real(b, true, xyz[3 * a + 1]);
+		qf__bulk_real(b, true, xyz[3 * a + 2]);
+		qf__bulk_real(b, res->charges != NULL, res->charges ? res->charges[a] : 0);
+		/* The force is minus the gradient, kept in xtb's Eh/Bohr. */
+		for (int k = 0; k < 3; k++)
+			qf__bulk_real(b, res->gradient != NULL, res->gradient ? -res->gradient[3 * a + k] : 0);
+		int rc = end_row(r, b, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int add_metrics(rec *r, const qf_job *j, const char *owner, const char *org, qf_err *err)
+{
+	qf__bulk *b = &r->cems;
+	const qf_metrics *me = &j->metrics;
+	const qf_spec *sp = &j->spec;
+	bool ran = job_ran(j);
+	bool opt = qf_task_optimises(sp->task);
+	int iters = opt && me->optimization_cycles >= 0 ? me->optimization_cycles : me->scf_cycles;
+	qf__bulk_text(b, j->id);
+	qf__bulk_int(b, j->attempt);
+	qf__bulk_text(b, owner);
+	qf__bulk_text(b, org);
+	qf__bulk_text(b, nonempty(me->xtb_version));
+	qf__bulk_text(b, me->method[0] ? me->method : qf_method_label(sp->method));
+	qf__bulk_text(b, sp->solvation != QF_SOLV_NONE ? qf_solvation_name(sp->solvation) : NULL);
+	qf__bulk_text(b, opt ? qf_level_name(sp->level) : NULL);
+	qf__bulk_real(b, ran, me->wall_time);
+	qf__bulk_real(b, ran, me->cpu_time);
+	if (ran && me->scf_cycles >= 0)
+		qf__bulk_int(b, me->scf_cycles);
+	else
+		qf__bulk_null(b);
+	if (ran && me->optimization_cycles >= 0)
+		qf__bulk_int(b, me->optimization_cycles);
+	else
+		qf__bulk_null(b);
+	if (ran && iters >= 0)
+		qf__bulk_int(b, iters);
+	else
+		qf__bulk_null(b);
+	qf__bulk_real(b, ran, me->memory_peak_mb);
+	qf__bulk_bool(b, ran, me->is_converged);
+	qf__bulk_real(b, me->has_gradient_norm, me->gradient_norm);
+	if (ran)
+		qf__bulk_int(b, me->exit_code);
+	else
+		qf__bulk_null(b);
+	qf__bulk_null(b); /* worker: not known from the metadata */
+	char *out = NULL, *errlog = NULL;
+	if (r->o && r->o->keep_logs && j->dir[0]) {
+		out = read_log(j->dir, "stdout.log");
+		errlog = read_log(j->dir, "stderr.log");
+	}
+	qf__bulk_text(b, out);
+	qf__bulk_text(b, errlog);
+	free(out);
+	free(errlog);
+	qf__bulk_time(b, j->finished_at > 0 ? j->finished_at : r->now);
+	return end_row(r, b, err);
+}
+
+static int add_error(rec *r, const qf_job *j, const char *owner, const char *org, qf_err *err)
+{
+	if (!qf_err_is_set(&j->error))
+		return 0;
+	qf__bulk *b = &r->errs;
+	const qf_err *e = &j->error;
+	qf_category cat = e->category == QF_CAT_NONE ? QF_CAT_UNKNOWN : e->category;
+	char msg[QF_MAX_ERR_MSG], trace[QF_ERR_TAIL_BYTES];
+	qf_strlcpy(msg, e->message[0] ? e->message : (e->code[0] ? e->code : "unknown error"), sizeof(msg));
+	qf__text_sanitize(msg, strlen(msg));
+	qf_strlcpy(trace, e->detail, sizeof(trace));
+	qf__text_sanitize(trace, strlen(trace));
+	qf__bulk_text(b, j->id);
+	qf__bulk_int(b, j->attempt);
+	qf__bulk_text(b, owner);
+	qf__bulk_text(b, org);
+	qf__bulk_text(b, qf_category_name(cat));
+	qf__bulk_text(b, severity(cat));
+	qf__bulk_text(b, msg);
+	qf__bulk_text(b, e->code[0] ? e->code : "unknown");
+	qf__bulk_text(b, nonempty(trace));
+	qf__bulk_int(b, j->attempt > 1 ? j->attempt - 1 : 0);
+	qf__bulk_bool(b, true, e->user_action);
+	qf__bulk_time(b, j->finished_at > 0 ? j->finished_at : r->now);
+	return end_row(r, b, err);
+}
+
+/* ---- a group of jobs --------------------------------------------------------- */
+
+/* A list of texts as one parameter: a PostgreSQL array literal or a JSON
+ * array (SQLite's json_each). The texts are UUIDs or hex digests. */
+static char *list_param(rec *r, const char *const *items, size_t n)
+{
+	qf_buf b;
+	qf_buf_init(&b, n * (QF_SHA256_HEX + 4) + 8);
+	int rc = qf_buf_puts(&b, r->pg ? "{" : "[");
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = qf_buf_printf(&b, r->pg ? "%s%s" : "%s\"%s\"", i ? "," : "", items[i]);
+	if (!rc)
+		rc = qf_buf_puts(&b, r->pg ? "}" : "]");
+	if (rc) {
+		qf_buf_release(&b);
+		return NULL;
+	}
+	return qf_buf_detach(&b, NULL);
+}
+
+/* "SELECT ... FROM the list" around the list parameter. */
+static void list_sql(rec *r, qf__query *q, char *list, const char *type)
+{
+	if (!r->pg) {
+		qf__query_sql(q, "SELECT value FROM json_each(");
+		qf__query_text_take(q, list);
+		qf__query_sql(q, ")");
+		return;
+	}
+	qf__query_sql(q, "SELECT unnest(");
+	qf__query_text_take(q, list);
+	qf__query_sql(q, "::%s[])", type);
+}
+
+/* The group's calculations that exist and the actor can see, with
+ * whether it may change them. */
+static int lookup_calcs(rec *r, const qf_job *const *jobs, size_t n, qf_err *err)
+{
+	const char **ids = malloc(n * sizeof(*ids));
+	if (!ids)
+		return oom(err);
+	for (size_t k = 0; k < n; k++)
+		ids[k] = jobs[k]->id;
+	char *list = list_param(r, ids, n);
+	free(ids);
+	const qf__table *t = qf__catalog_find("calculations");
+	qf__query q;
+	qf__query_init(&q, r->pg ? QF__PG : QF__SQLITE);
+	qf__query_sql(&q, "SELECT id, owner_id, org_id, molecule_id, attempt, status, ");
+	qf__scope_where(&q, t, r->a, QF__OP_UPDATE);
+	qf__query_sql(&q, " FROM calculations WHERE id IN (");
+	list_sql(r, &q, list, "uuid");
+	qf__query_sql(&q, ") AND ");
+	qf__scope_where(&q, t, r->a, QF__OP_READ);
+	qf__stmt *st = NULL;
+	int rc = qf__query_run(&q, r->db, &st, err);
+	while (rc == 1) {
+		const char *id = qf__stmt_col_text(st, 0, NULL);
+		calc_info *c = id ? calc_slot(r, id) : NULL;
+		if (c) {
+			const char *owner = qf__stmt_col_text(st, 1, NULL);
+			const char *org = qf__stmt_col_text(st, 2, NULL);
+			const char *mol = qf__stmt_col_text(st, 3, NULL);
+			const char *status = qf__stmt_col_text(st, 5, NULL);
+			c->used = true;
+			qf_strlcpy(c->id, id, sizeof(c->id));
+			qf_strlcpy(c->owner, owner ? owner : "", sizeof(c->owner));
+			qf_strlcpy(c->org, org ? org : "", sizeof(c->org));
+			qf_strlcpy(c->mol, mol ? mol : "", sizeof(c->mol));
+			c->attempt = qf__stmt_col_int64(st, 4);
+			qf_strlcpy(c->status, status ? status : "", sizeof(c->status));
+			c->writable = qf__stmt_col_bool(st, 6);
+		}
+		rc = qf__stmt_step(st, err);
+	}
+	qf__stmt_finalize(st);
+	qf__query_release(&q);
+	return rc;
+}
+
+/* The molecules of the new calculations' owner and organisation with the
+ * group's geometries; the oldest wins where there are several. */
+static int lookup_molecules(rec *r, const qf_job *const *jobs, size_t n, qf_err *err)
+{
+	const char **geos = malloc((n ? n : 1) * sizeof(*geos));
+	if (!geos)
+		return oom(err);
+	size_t m = 0;
+	for (size_t k = 0; k < n; k++)
+		if (!calc_slot(r, jobs[k]->id)->used)
+			geos[m++] = jobs[k]->geometry_sha256;
+	if (!m) {
+		free(geos);
+		return 0;
+	}
+	char *list = list_param(r, geos, m);
+	free(geos);
+	qf__query q;
+	qf__query_init(&q, r->pg ? QF__PG : QF__SQLITE);
+	qf__query_sql(&q, "SELECT geometry_sha256, id FROM molecules WHERE owner_id = ");
+	qf__query_text(&q, r->new_owner);
+	if (r->new_org) {
+		qf__query_sql(&q, " AND org_id = ");
+		qf__query_text(&q, r->new_org);
+	} else {
+		qf__query_sql(&q, " AND org_id IS NULL");
+	}
+	qf__query_sql(&q, " AND geometry_sha256 IN (");
+	list_sql(r, &q, list, "text");
+	qf__query_sql(&q, ") ORDER BY created_at, id");
+	qf__stmt *st = NULL;
+	int rc = qf__query_run(&q, r->db, &st, err);
+	while (rc == 1) {
+		const char *geo = qf__stmt_col_text(st, 0, NULL);
+		const char *id = qf__stmt_col_text(st, 1, NULL);
+		mol_entry *e = geo && id ? mol_slot(r, geo) : NULL;
+		if (e && !e->used) {
+			e->used = true;
+			qf_strlcpy(e->geo, geo, sizeof(e->geo));
+			qf_strlcpy(e->id, id, sizeof(e->id));
+		}
+		rc = qf__stmt_step(st, err);
+	}
+	qf__stmt_finalize(st);
+	qf__query_release(&q);
+	return rc;
+}
+
+static int record_one(rec *r, const qf_job *j, qf_err *err)
+{
+	if (seen_before(r, j->id))
+		return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid",
+		                  "job %s appears twice in one call: record each job once", j->id);
+	calc_info *c = calc_slot(r, j->id);
+	int rc;
+	if (c->used) {
+		if (!c->writable)
+			return qf_err_set(err, QF_CAT_VALIDATION, "store.forbidden",
+			                  "calculation %s exists and you may not change it", j->id);
+		bool open = !strcmp(c->status, "queued") || !strcmp(c->status, "running");
+		if (c->attempt > j->attempt || (c->attempt == j->attempt && !open))
+			return 0; /* recorded already (or a newer attempt is): nothing changes */
+		bool updated = false;
+		if ((rc = update_calculation(r, j, &updated, err)))
+			return rc;
+		if (!updated)
+			return 0;
+		/* Per-atom data of an earlier attempt (or written while it ran)
+		 * gives way to this one's. */
+		if (!r->del_atoms &&
+		    (rc = qf__db_prepare(r->db, "DELETE FROM atomic_properties WHERE calculation_id = ?",
+		                         &r->del_atoms, err)))
+			return rc;
+		qf__stmt_reset(r->del_atoms);
+		qf__stmt_bind_str(r->del_atoms, 1, j->id);
+		if ((rc = done(r->del_atoms, err)))
+			return rc;
+		const char *org = c->org[0] ? c->org : NULL;
+		if ((rc = add_atoms(r, j, c->owner, org, err)) || (rc = add_metrics(r, j, c->owner, org, err)) ||
+		    (rc = add_error(r, j, c->owner, org, err)))
+			return rc;
+		return 0;
+	}
+	mol_entry *m = mol_slot(r, j->geometry_sha256);
+	if (!m->used) {
+		m->used = true;
+		qf_strlcpy(m->geo, j->geometry_sha256, sizeof(m->geo));
+		qf_uuid_v7(m->id);
+		if ((rc = add_molecule(r, j, m->id, err)))
+			return rc;
+	}
+	if ((rc = add_calculation(r, j, m->id, err)) ||
+	    (rc = add_atoms(r, j, r->new_owner, r->new_org, err)) ||
+	    (rc = add_metrics(r, j, r->new_owner, r->new_org, err)) ||
+	    (rc = add_error(r, j, r->new_owner, r->new_org, err)))
+		return rc;
+	return 0;
+}
+
+static int record_group(rec *r, const qf_job *const *jobs, size_t n, qf_err *err)
+{
+	memset(r->calc_map, 0, sizeof(r->calc_map));
+	memset(r->mol_map, 0, sizeof(r->mol_map));
+	memset(r->seen, 0, sizeof(r->seen));
+	int rc;
+	if ((rc = lookup_calcs(r, jobs, n, err)) || (rc = lookup_molecules(r, jobs, n, err)))
+		return rc;
+	for (size_t k = 0; k < n; k++) {
+		if ((rc = record_one(r, jobs[k], err))) {
+			qf_err_prefix(err, "recording job %s", jobs[k]->id);
+			return rc;
+		}
+	}
+	/* The next group's lookups must see this one's rows. */
+	return flush_all(r, err);
+}
+
+static void rec_free(rec *r)
+{
+	if (r->bulks) {
+		qf__bulk_release(&r->mols);
+		qf__bulk_release(&r->calcs);
+		qf__bulk_release(&r->atoms);
+		qf__bulk_release(&r->cems);
+		qf__bulk_release(&r->errs);
+	}
+	qf__stmt_finalize(r->upd_calc);
+	qf__stmt_finalize(r->del_atoms);
+	free(r);
 }
 
 int qf_store_record_jobs(qf_store *s, const qf_actor *a, const qf_job *const *jobs, size_t n,
@@ -797,27 +811,26 @@ int qf_store_record_jobs(qf_store *s, const qf_actor *a, const qf_job *const *jo
 	if (!n)
 		return 0;
 
-	rec r;
-	memset(&r, 0, sizeof(r));
-	r.s = s;
-	r.a = a;
-	r.o = o;
-	r.pg = s->dialect == QF__PG;
-	r.now = qf_clock_now();
-	qf__query_init(&r.find_calc_q, s->dialect);
-	for (int k = 0; k < A_N; k++)
-		qf_buf_init(&r.arr[k], PG_ARRAY_CAP);
+	rec *r = calloc(1, sizeof(*r));
+	if (!r)
+		return oom(err);
+	r->a = a;
+	r->o = o;
+	r->pg = s->dialect == QF__PG;
+	r->now = qf_clock_now();
+	r->new_owner = a->kind == QF_ACTOR_USER ? a->user_id : QF_LOCAL_USER_ID;
+	r->new_org = o ? o->org_id : NULL;
 
 	qf__tx tx;
 	if ((rc = qf__tx_begin(s, a, true, &tx, err))) {
-		rec_release(&r);
+		free(r);
 		return rc;
 	}
-	r.db = tx.db;
+	r->db = tx.db;
 	/* What the actor puts in: its own rows, into an organisation where it
 	 * may write, under a batch it can see. */
 	if (a->kind == QF_ACTOR_USER) {
-		json_t *probe = json_pack("{s:s,s:s?}", "owner_id", a->user_id, "org_id", o ? o->org_id : NULL);
+		json_t *probe = json_pack("{s:s,s:s?}", "owner_id", a->user_id, "org_id", r->new_org);
 		rc = probe ? qf__scope_check_insert(tx.db, qf__catalog_find("calculations"), a, probe, err)
 		           : oom(err);
 		json_decref(probe);
@@ -826,16 +839,12 @@ int qf_store_record_jobs(qf_store *s, const qf_actor *a, const qf_job *const *jo
 	}
 	if (o && o->batch_id && (rc = qf__scope_check_ref(tx.db, "batches", a, o->batch_id, "batch", err)))
 		goto out;
-	for (size_t k = 0; k < n; k++) {
-		if ((rc = record_one(&r, jobs[k], err))) {
-			qf_err_prefix(err, "recording job %s", jobs[k]->id);
-			goto out;
-		}
-	}
-	if (r.pg)
-		rc = flush_atoms(&r, err);
+	if ((rc = bulks_init(r, err)))
+		goto out;
+	for (size_t k = 0; k < n && !rc; k += GROUP)
+		rc = record_group(r, jobs + k, n - k < GROUP ? n - k : GROUP, err);
 out:
-	rec_release(&r);
+	rec_free(r);
 	if (rc) {
 		qf__tx_rollback(&tx);
 		return rc;

@@ -112,6 +112,50 @@ int qf__query_run(qf__query *q, qf__db *db, qf__stmt **st, qf_err *err);
 /* Bind a param to a prepared statement at index i (1-based). */
 int qf__param_bind(const qf__param *p, qf__stmt *st, int i);
 
+/* Append a '?' whose text the query takes over (freed with it). */
+void qf__query_text_take(qf__query *q, char *s);
+
+/* ---- bulk inserts (bulk.c) ------------------------------------------------ */
+
+#define QF__BULK_MAX_COLS 48
+
+/* Rows for one table, appended value by value in the column order given
+ * to qf__bulk_init: SQLite inserts each row as it ends; PostgreSQL gathers
+ * up to max_rows rows into one array per column and inserts them with one
+ * statement at qf__bulk_flush. */
+typedef struct qf__bulk {
+	qf__db *db;
+	const qf__table *t;
+	bool pg;
+	int ncols;
+	const qf__column *col[QF__BULK_MAX_COLS];
+	qf__stmt *st;
+	qf_buf arr[QF__BULK_MAX_COLS]; /* PostgreSQL array literals */
+	int cur;                       /* values given in the current row */
+	int rows;                      /* rows waiting (PostgreSQL) */
+	int max_rows;
+	int64_t appended;              /* rows ended since init */
+	int64_t changes;               /* rows the database inserted */
+	int rc;                        /* sticky error while appending */
+} qf__bulk;
+
+/* suffix: e.g. "ON CONFLICT (id) DO NOTHING" (may be NULL). */
+int qf__bulk_init(qf__bulk *b, qf__db *db, const qf__table *t, const char *const *cols, int ncols,
+                  const char *suffix, int max_rows, qf_err *err);
+void qf__bulk_release(qf__bulk *b);
+void qf__bulk_text(qf__bulk *b, const char *s); /* NULL: SQL NULL */
+void qf__bulk_int(qf__bulk *b, int64_t v);
+void qf__bulk_real(qf__bulk *b, bool has, double v); /* !has or not finite: NULL */
+void qf__bulk_bool(qf__bulk *b, bool has, bool v);
+void qf__bulk_null(qf__bulk *b);
+void qf__bulk_time(qf__bulk *b, double t);           /* t <= 0: NULL */
+int qf__bulk_json(qf__bulk *b, json_t *v, qf_err *err); /* takes the reference */
+/* End the row: 0, or 1 when the caller should flush (PostgreSQL: full),
+ * or a negative error (SQLite inserts here). */
+int qf__bulk_end_row(qf__bulk *b, qf_err *err);
+/* Insert the waiting rows (PostgreSQL; nothing to do on SQLite). */
+int qf__bulk_flush(qf__bulk *b, qf_err *err);
+
 /* ---- values -------------------------------------------------------------- */
 
 /* Whether v may be written to column c of table t (type, size, NULL);
