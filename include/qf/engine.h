@@ -94,8 +94,9 @@ bool qf_engine_supports(const qf_spec *spec);
  *   system      xtb.crashed (the child died of SIGSEGV/SIGABRT/SIGBUS/...
  *               or exited), xtb.killed (SIGKILL/SIGTERM from someone else),
  *               engine.protocol (a malformed answer), engine.io, engine.start;
- *               the child is replaced in each case (if that fails, the next
- *               run tries again);
+ *               the child is replaced in each case, before returning (if that
+ *               fails, the next run tries again); engine.usage (NULL
+ *               arguments);
  *   unknown     xtb.failed (libxtb reported an error: its message is in
  *               err->detail).
  * r must be initialised (qf_result_init) and is filled only on success;

@@ -35,6 +35,7 @@
 #include "qf/limits.h"
 #include "qf/log.h"
 #include "qf/str.h"
+#include "qf/xtbparse.h"
 
 extern char **environ;
 
@@ -1237,17 +1238,17 @@ static int fill_result(qf__engine_reply *rp, const qf_mol *mol, int uhf, qf_resu
 			nel += res.occupations[k];
 			res.orbital_energies_ev[k] *= XTB_AUTOEV;
 		}
-		/* xtb's HOMO is the highest alpha orbital of the aufbau filling
+		/* homo_index as the CLI executor's parser defines it; the gap as xtb
+		 * prints it: from the highest alpha orbital of the aufbau filling
 		 * (the singly occupied one of a radical), whatever the Fermi
-		 * smearing makes of the occupations. */
+		 * smearing makes of the occupations. The two agree except for
+		 * smeared near-degenerate frontier orbitals. */
+		res.homo_index = qf_xtb_homo_index(res.occupations, res.norbitals);
 		long electrons = lround(nel);
 		long homo = (electrons + uhf) / 2 - 1;
-		if (homo >= 0 && homo < res.norbitals) {
-			res.homo_index = (int)homo;
-			if (homo + 1 < res.norbitals) {
-				res.has_gap = true;
-				res.gap_ev = res.orbital_energies_ev[homo + 1] - res.orbital_energies_ev[homo];
-			}
+		if (homo >= 0 && homo + 1 < res.norbitals) {
+			res.has_gap = true;
+			res.gap_ev = res.orbital_energies_ev[homo + 1] - res.orbital_energies_ev[homo];
 		}
 	}
 	if (!res.bonds) {
