@@ -155,4 +155,8 @@
  * unknown (-1). */
 #define QF_ENGINE_MAX_LOG (4L * 1024 * 1024)
 
+/* Attempts of one calculation before it fails for good (configurable per
+ * worker and per submission). The seed's "timed out 3 times" rule. */
+#define QF_DEFAULT_MAX_ATTEMPTS 3
+
 #endif

@@ -162,4 +162,145 @@ int qf_store_record_jobs(qf_store *s, const qf_actor *a, const qf_job *const *jo
  * {"table": n}. Needs the system actor. */
 int qf_store_purge(qf_store *s, const qf_actor *a, double now, json_t **counts, qf_err *err);
 
+/* ---- the queue -------------------------------------------------------------
+ * A calculation is a job: queued -> running -> completed | failed |
+ * cancelled. `attempt` counts claims; the lease (owner, token, expiry) says
+ * who runs it. Every state change of a running job is one transaction
+ * guarded by (id, attempt, lease token): a late or duplicate completion
+ * changes nothing. */
+
+typedef struct qf_submit_item {
+	const qf_mol *mol;      /* as read: name, geometry, charge, uhf */
+	const char *input;      /* the record as given (may be NULL) */
+	size_t input_len;
+	qf_format input_format;
+	const char *source;     /* where it came from (may be NULL) */
+	int record;             /* 1-based record number (0 unknown) */
+} qf_submit_item;
+
+typedef struct qf_submit_opts {
+	const char *org_id;      /* NULL: personal */
+	const char *batch_id;    /* NULL: none */
+	int priority;            /* higher runs first (default 0) */
+	int max_attempts;        /* 0: QF_DEFAULT_MAX_ATTEMPTS */
+	bool force;              /* rerun even when an identical result is stored */
+	const char *xtb_version; /* reuse only results of this xtb version; NULL: no reuse */
+} qf_submit_opts;
+
+/* Queue one calculation of spec per item (one transaction). ids[i] gets
+ * item i's calculation id. Identical work is done once: unless o->force, an
+ * item whose geometry hash, effective charge/uhf, spec and xtb version equal
+ * those of a completed calculation visible to the actor is recorded as
+ * completed at once with that calculation's results (reused_from set);
+ * *reused (may be NULL) counts them. */
+int qf_store_submit(qf_store *s, const qf_actor *a, const qf_spec *spec,
+                    const qf_submit_item *items, size_t n, const qf_submit_opts *o,
+                    char (*ids)[QF_UUID_STR], size_t *reused, qf_err *err);
+
+#define QF_LEASE_TOKEN_STR 33 /* 32 hex digits + NUL */
+
+/* A claimed job: everything a worker needs to run it. */
+typedef struct qf_claim {
+	char id[QF_UUID_STR];
+	int attempt;                        /* this claim's attempt, 1-based */
+	char lease_token[QF_LEASE_TOKEN_STR];
+	double lease_expires_at;
+	char owner_id[QF_UUID_STR];
+	char org_id[QF_UUID_STR];           /* "" when personal */
+	char batch_id[QF_UUID_STR];         /* "" when none */
+	qf_mol mol;          /* the geometry to run (the last geometry of the
+	                        previous attempt when resuming an optimisation);
+	                        charge and uhf are the effective values */
+	bool resumed;        /* mol comes from a previous attempt */
+	char *input;         /* the record as given (heap; may be NULL) */
+	size_t input_len;
+	qf_format input_format;
+	char source[QF_MAX_PATH];
+	int record;
+	qf_spec spec;        /* with the remedies of earlier retries */
+	int max_attempts;
+	int errors;          /* calculation_errors rows so far (the history) */
+} qf_claim;
+
+void qf_claim_init(qf_claim *c);
+void qf_claim_release(qf_claim *c);
+
+/* Claim up to max queued jobs whose not_before has passed, highest priority
+ * first, then oldest: one transaction (SQLite: BEGIN IMMEDIATE and UPDATE
+ * ... RETURNING; PostgreSQL: FOR UPDATE SKIP LOCKED). No job is ever claimed
+ * twice at once. worker names the claimer ("host:pid/slot"). *n gets how
+ * many were claimed into out[0..*n). Needs no actor: the system claims. */
+int qf_store_claim(qf_store *s, const char *worker, double lease_seconds, int max,
+                   qf_claim *out, int *n, qf_err *err);
+
+/* Extend the leases of n running claims (one transaction). lost[i]: the job
+ * is no longer this claim's (swept, reclaimed, finished elsewhere); cancel[i]:
+ * someone asked to cancel it. Either array may be NULL. */
+int qf_store_heartbeat(qf_store *s, qf_claim *const *claims, int n, double lease_seconds,
+                       bool *lost, bool *cancel, qf_err *err);
+
+/* What happens after a failed attempt (the retry policy's answer). */
+typedef struct qf_retry {
+	bool retry;            /* queue again; false: the failure is final */
+	double delay;          /* seconds before it may be claimed again */
+	qf_spec spec;          /* the next attempt's spec (remedies applied) */
+	bool resume_geometry;  /* start the next attempt from the job's last geometry */
+	char remedy[160];      /* what changed, for calculation_errors.retry_attempts */
+} qf_retry;
+
+/* Finish an attempt, in one transaction: the job's results, atomic
+ * properties, calculation_execution_metrics (with worker, logs),
+ * performance_metrics samples, a calculation_errors row when it failed
+ * (retry_count, retry_attempts history, resolution), the new state
+ * (completed; failed; cancelled when job->status says so; queued again with
+ * not_before and the remedied spec when retry->retry), and the batch's
+ * batch_job_performance brought up to date incrementally.
+ * Guarded by (id, attempt, lease token); also accepted when the lease was
+ * swept and nobody has claimed the job since (status queued, same attempt).
+ * Otherwise QF_ECONFLICT, code queue.stale, and nothing changes. */
+int qf_store_finish(qf_store *s, const qf_claim *c, const qf_job *job, const qf_retry *retry,
+                    const char *worker, qf_err *err);
+
+/* Give a running job back unfinished (a draining worker): queued again, the
+ * attempt not counted, no error row. Guarded like finish. */
+int qf_store_release(qf_store *s, const qf_claim *c, qf_err *err);
+
+/* Jobs whose lease expired before now go back to queued, or to failed when
+ * their attempts are used up, each with a system / queue.worker_lost
+ * calculation_errors row. *requeued and *failed (may be NULL) get counts. */
+int qf_store_sweep(qf_store *s, double now, int *requeued, int *failed, qf_err *err);
+
+typedef struct qf_queue_counts {
+	int64_t queued;      /* waiting, including those not yet eligible */
+	int64_t ready;       /* queued and claimable now */
+	int64_t running;
+	int64_t completed;
+	int64_t failed;
+	int64_t cancelled;
+	double next_ready_at; /* earliest not_before of the queued ones (0: none) */
+} qf_queue_counts;
+
+/* Counts of visible jobs (of one batch when batch_id is not NULL). */
+int qf_store_queue_counts(qf_store *s, const qf_actor *a, const char *batch_id,
+                          qf_queue_counts *c, qf_err *err);
+
+/* ---- batches ------------------------------------------------------------- */
+
+int qf_store_batch_create(qf_store *s, const qf_actor *a, const char *name, const qf_spec *spec,
+                          const char *source, const char *org_id, char id[QF_UUID_STR],
+                          qf_err *err);
+/* A batch: its row, counts by status, failures by error category and code,
+ * and its batch_job_performance row (recomputed from scratch and stored). */
+int qf_store_batch_status(qf_store *s, const qf_actor *a, const char *id, json_t **out,
+                          qf_err *err);
+/* Queued jobs become cancelled; running ones get a cancel request (their
+ * worker stops them at its next heartbeat). */
+int qf_store_batch_cancel(qf_store *s, const qf_actor *a, const char *id, int *cancelled,
+                          int *requested, qf_err *err);
+/* Failed jobs go back to the queue with a fresh allowance of attempts
+ * (max_attempts = errors so far + QF_DEFAULT_MAX_ATTEMPTS). Validation
+ * failures would fail again and are skipped unless force. */
+int qf_store_batch_retry_failed(qf_store *s, const qf_actor *a, const char *id, bool force,
+                                int *requeued, int *skipped, qf_err *err);
+
 #endif
