@@ -101,7 +101,7 @@ static void writer(int fd)
 			if (qf_store_record_jobs(s, &local, ptr, BATCH, NULL, &e))
 				_exit(6);
 			for (int k = 0; k < BATCH; k++) {
-				snprintf(line, sizeof(line), "c %s\n", jobs[k].id);
+				(void)qf_snprintf(line, sizeof(line), "c %s\n", jobs[k].id);
 				if (write(fd, line, strlen(line)) < 0)
 					_exit(5);
 				qf_job_release(&jobs[k]);
@@ -174,8 +174,8 @@ static void check_database(const char *reported, long long *n_metrics, long long
 		memcpy(line, p, n);
 		line[n] = '\0';
 		if (line[0] == 'm') {
-			char sql[128];
-			snprintf(sql, sizeof(sql), "SELECT count(*) FROM performance_metrics WHERE id = %s", line + 2);
+			char sql[256];
+			(void)qf_snprintf(sql, sizeof(sql), "SELECT count(*) FROM performance_metrics WHERE id = %s", line + 2);
 			if (one_int(db, sql, NULL) != 1)
 				fail_msg("committed metric %s is missing after the kill", line + 2);
 			(*n_metrics)++;
