@@ -1194,6 +1194,60 @@ static void test_child_refuses_gfn2_after_gfn0(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* An error libxtb reports (here an unknown solvent, which the parent never
+ * sends) comes back as xtb.failed material with xtb's own text, and the
+ * child goes on with the next request. */
+static void test_child_reports_xtb_errors(void **state)
+{
+	(void)state;
+	static unsigned char buf[1 << 16];
+	int sock;
+	pid_t pid = start_raw(&sock);
+	assert_true(read_message(sock, buf, sizeof(buf)) > 16);
+	qf__engine_request rq;
+	memset(&rq, 0, sizeof(rq));
+	rq.method = QF_METHOD_GFN2;
+	rq.max_iterations = 250;
+	rq.etemp = 300;
+	rq.accuracy = 1;
+	rq.natoms = caffeine.natoms;
+	rq.z = caffeine.z;
+	rq.xyz = caffeine.xyz;
+	const char *solvents[] = {"nonsense", "", "nonsense", "water"};
+	for (uint32_t i = 0; i < 4; i++) {
+		qf_strlcpy(rq.solvent, solvents[i], sizeof(rq.solvent));
+		qf_buf b;
+		qf_buf_init(&b, 1 << 20);
+		qf_err err;
+		qf_err_init(&err);
+		assert_int_equal(qf__engine_encode_request(&b, i + 1, &rq, &err), 0);
+		assert_int_equal(write(sock, b.data, b.len), (ssize_t)b.len);
+		qf_buf_release(&b);
+		size_t n = read_message(sock, buf, sizeof(buf));
+		qf__engine_reply rp;
+		if (qf__engine_decode_reply(buf, n, i + 1, caffeine.natoms, &rp, &err))
+			fail_msg("request %u: %s", i, err.message);
+		if (!strcmp(solvents[i], "nonsense")) {
+			assert_int_equal(rp.status, QF__ENGINE_XTB_ERROR);
+			printf("# libxtb says: %s\n", rp.message);
+			assert_non_null(strstr(rp.message, "nonsense"));
+			assert_null(rp.gradient);
+		} else {
+			assert_int_equal(rp.status, QF__ENGINE_OK);
+			if (!solvents[i][0])
+				assert_close(rp.energy, caffeine_reference()->total_energy, 1e-7);
+			else
+				assert_close(rp.energy, -42.162700526281, 1e-7); /* as the CLI, above */
+		}
+		qf__engine_reply_release(&rp);
+	}
+	close(sock);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_cli_usage(void **state)
 {
 	(void)state;
@@ -1313,6 +1367,7 @@ int main(void)
 		cmocka_unit_test(test_start_failures),
 		cmocka_unit_test(test_child_refuses_malformed_request),
 		cmocka_unit_test(test_child_refuses_gfn2_after_gfn0),
+		cmocka_unit_test(test_child_reports_xtb_errors),
 		cmocka_unit_test(test_matches_cli),
 		cmocka_unit_test(test_unsupported),
 		cmocka_unit_test(test_invalid_input),
