@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "qf/job.h"
 #include "qf/molio.h"
+#include "qf/store.h"
 #include "qf/str.h"
 
 #define HARTREE_EV 27.211386245988
@@ -48,9 +49,11 @@ static const char usage[] =
 	"  --jobs-root DIR                 where job directories go (default\n"
 	"                                  $QF_JOBS_ROOT or var/jobs)\n"
 	"  --xtb PROGRAM                   the xtb program (default $QF_XTB or xtb)\n"
+	"  --store URL                     also record each calculation in a store\n"
+	"                                  (sqlite:PATH or postgresql://...)\n"
 	"  --json                          print each metadata.json on one line\n";
 
-enum { OPT_JSON = 256, OPT_FORMAT, OPT_SMILES, OPT_NAME, OPT_JOBS_ROOT, OPT_XTB, OPT_HELP, OPT_SPEC };
+enum { OPT_JSON = 256, OPT_FORMAT, OPT_SMILES, OPT_NAME, OPT_JOBS_ROOT, OPT_XTB, OPT_STORE, OPT_HELP, OPT_SPEC };
 
 static const struct option options[] = {
 	{"task", required_argument, NULL, OPT_SPEC},
@@ -72,6 +75,7 @@ static const struct option options[] = {
 	{"name", required_argument, NULL, OPT_NAME},
 	{"jobs-root", required_argument, NULL, OPT_JOBS_ROOT},
 	{"xtb", required_argument, NULL, OPT_XTB},
+	{"store", required_argument, NULL, OPT_STORE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -143,12 +147,27 @@ static void print_summary(const qf_job *j)
 /* One molecule: run it, print it; returns the exit status for it. */
 static int run_one(const qf_mol *mol, const char *text, size_t len, qf_format fmt,
                    const char *source, int record, const qf_spec *spec, const qf_xtb_opts *xo,
-                   const char *jobs_root, bool json, bool first)
+                   const char *jobs_root, qf_store *store, bool json, bool first)
 {
 	qf_job job;
 	qf_job_init(&job);
 	qf_job_run(&job, jobs_root, mol, text, len, fmt, source, record, spec, xo);
 	int status = qf_err_exit_status(job.error.category);
+	if (store && job.dir[0]) {
+		/* The job directory is the record; the store gets it after. A store
+		 * failure loses nothing: `qforge reindex` records it later. */
+		qf_actor sys = qf_actor_system();
+		const qf_job *one = &job;
+		qf_err serr;
+		qf_err_init(&serr);
+		if (qf_store_record_jobs(store, &sys, &one, 1, NULL, &serr)) {
+			fprintf(stderr, "qforge: %s: could not record in the store: %s (%s); "
+			        "the job directory %s keeps it ('qforge reindex' records it later)\n",
+			        job.name[0] ? job.name : "molecule", serr.message, serr.code, job.dir);
+			if (!status)
+				status = qf_err_exit_status(serr.category);
+		}
+	}
 	if (json) {
 		json_t *doc = qf_job_to_json(&job);
 		print_json(doc);
@@ -165,6 +184,10 @@ static int run_one(const qf_mol *mol, const char *text, size_t len, qf_format fm
 	return status;
 }
 
+static int cmd_run_inputs(int argc, char **argv, const char *smiles, const char *name,
+                          qf_format fmt, const qf_spec *spec, const qf_xtb_opts *xo,
+                          const char *jobs_root, qf_store *store, bool json);
+
 int cmd_run(int argc, char **argv)
 {
 	qf_spec spec;
@@ -173,7 +196,7 @@ int cmd_run(int argc, char **argv)
 	qf_xtb_opts_init(&xo);
 	bool json = false;
 	qf_format fmt = QF_FMT_UNKNOWN;
-	const char *smiles = NULL, *name = NULL, *jobs_root = NULL;
+	const char *smiles = NULL, *name = NULL, *jobs_root = NULL, *store_url = NULL;
 	qf_err err;
 	qf_err_init(&err);
 	const char *env_xtb = getenv("QF_XTB");
@@ -199,6 +222,7 @@ int cmd_run(int argc, char **argv)
 		case OPT_NAME: name = optarg; break;
 		case OPT_JOBS_ROOT: jobs_root = optarg; break;
 		case OPT_XTB: xo.xtb = optarg; break;
+		case OPT_STORE: store_url = optarg; break;
 		case OPT_HELP: fputs(usage, stdout); return 0;
 		case ':':
 			return cli_usage_error("run", "option %s needs a value", argv[optind - 1]);
@@ -209,6 +233,23 @@ int cmd_run(int argc, char **argv)
 	if (qf_spec_validate(&spec, &err))
 		return cli_usage_error("run", "%s", err.message);
 	jobs_root = cli_jobs_root(jobs_root);
+	qf_store *store = NULL;
+	if (store_url && qf_store_open(&store, store_url, NULL, &err))
+		return cli_fail(&err);
+	int status = cmd_run_inputs(argc, argv, smiles, name, fmt, &spec, &xo, jobs_root, store, json);
+	qf_store_close(store);
+	return status;
+}
+
+/* The molecules of --smiles or FILE, each run in turn. */
+static int cmd_run_inputs(int argc, char **argv, const char *smiles, const char *name,
+                          qf_format fmt, const qf_spec *spec_, const qf_xtb_opts *xo_,
+                          const char *jobs_root, qf_store *store, bool json)
+{
+	const qf_spec spec = *spec_;
+	const qf_xtb_opts xo = *xo_;
+	qf_err err;
+	qf_err_init(&err);
 
 	if (smiles) {
 		if (optind != argc)
@@ -224,7 +265,7 @@ int cmd_run(int argc, char **argv)
 			return cli_fail(&err);
 		}
 		int status = run_one(&mol, smiles, strlen(smiles), QF_FMT_SMILES, "--smiles", 1, &spec,
-		                     &xo, jobs_root, json, true);
+		                     &xo, jobs_root, store, json, true);
 		qf_mol_release(&mol);
 		return status;
 	}
@@ -269,7 +310,7 @@ int cmd_run(int argc, char **argv)
 		size_t len = 0;
 		const char *text = qf_reader_record_text(r, &len);
 		int s = run_one(&mol, text, len, qf_reader_format(r), path, qf_reader_record(r), &spec,
-		                &xo, jobs_root, json, done == 0);
+		                &xo, jobs_root, store, json, done == 0);
 		if (s && !status)
 			status = s;
 		done++;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "qf/fs.h"
+#include "qf/store.h"
 #include "qf/str.h"
 
 static char jobs_root[QF_MAX_PATH];
@@ -429,6 +430,46 @@ static void test_summary(void **state)
 	qft_output_release(&o);
 }
 
+/* --store records each calculation (here in a fresh SQLite store). */
+static void test_store_records(void **state)
+{
+	(void)state;
+	char dir[QF_MAX_PATH], db[QF_MAX_PATH], url[QF_MAX_PATH + 16], path[QF_MAX_PATH];
+	qft_tmpdir(dir, "cli-run-store");
+	qft_join(db, dir, "q.db");
+	snprintf(url, sizeof(url), "sqlite:%s", db);
+	qft_output o;
+	qforge_json(&o, (const char *const[]){qft_data(path, "cli/three_frames.xyz"), "--store", url, NULL});
+	assert_int_equal(o.exit_code, 0);
+	qf_store *s = NULL;
+	qf_err e;
+	qf_err_init(&e);
+	assert_int_equal(qf_store_open(&s, url, NULL, &e), 0);
+	qf_actor sys = qf_actor_system();
+	for (int i = 0; i < 3; i++) {
+		json_t *doc = json_line(o.out, i), *row = NULL;
+		if (qf_store_get(s, &sys, "calculations", jstr(doc, NULL, "job_id"), &row, &e))
+			fail_msg("calculation %d not recorded: %s", i, e.message);
+		assert_string_equal(json_string_value(json_object_get(row, "status")), "completed");
+		assert_close(json_number_value(json_object_get(row, "total_energy")),
+		             jnum(doc, "results.total_energy_hartree"), 1e-12);
+		json_decref(row);
+		json_decref(doc);
+	}
+	int64_t n = 0;
+	assert_int_equal(qf_store_count(s, &sys, "atomic_properties", NULL, &n, &e), 0);
+	assert_int_equal((int)n, 3 + 4 + 5); /* water, ammonia, methane */
+	qf_store_close(s);
+	qft_output_release(&o);
+
+	/* an unusable store is refused before anything runs */
+	qforge_json(&o, (const char *const[]){qft_data(path, "cli/ethanol.xyz"), "--store",
+	                                      "mysql://nowhere", NULL});
+	assert_int_not_equal(o.exit_code, 0);
+	assert_string_equal(o.out, "");
+	qft_output_release(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +484,7 @@ int main(void)
 		cmocka_unit_test(test_exit_status_per_category),
 		cmocka_unit_test(test_malformed_command_lines),
 		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_store_records),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
