@@ -75,15 +75,41 @@ void qf_job_effective_charge(const qf_mol *mol, const qf_spec *spec, int *charge
  * (as written to geometry.xyz), charge and unpaired electrons. */
 void qf_job_geometry_hash(const qf_mol *mol, int charge, int uhf, char out[QF_SHA256_HEX]);
 
-/* Run one calculation end to end: a new job id and directory under
- * jobs_root (created if missing), the input as given written there, xtb run,
- * metadata.json written atomically. On return j holds everything (also on
- * failure). Returns 0 when the calculation completed, else the categorised
- * negative code (j->error filled). A failure to create the directory or
- * write metadata is a system error; nothing is then claimed as recorded. */
-int qf_job_run(qf_job *j, const char *jobs_root, const qf_mol *mol, const char *input,
-               size_t input_len, qf_format input_format, const char *source, int record,
-               const qf_spec *spec, const qf_xtb_opts *xo);
+/* The input of a job: the molecule as read and the record as given. */
+typedef struct qf_job_input {
+	const qf_mol *mol;
+	const char *text;    /* the record as given (may be NULL) */
+	size_t len;
+	qf_format format;
+	const char *source;  /* where it came from (may be NULL) */
+	int record;          /* 1-based record number, 0 unknown */
+} qf_job_input;
+
+/* How a job's calculation is run. The default is the CLI executor
+ * (qf_xtb_run); a worker routes singlepoints to an in-process engine. The
+ * function runs in dir (empty on entry) and must leave the geometry as run
+ * in dir/geometry.xyz. */
+typedef int (*qf_job_exec_fn)(void *ctx, const qf_mol *mol, const qf_spec *spec, int charge,
+                              int uhf, const char *dir, qf_result *r, qf_metrics *m, qf_err *err);
+
+typedef struct qf_job_opts {
+	const char *id;          /* the job id; NULL: a new uuid v7 */
+	int attempt;             /* 0: 1 */
+	const qf_xtb_opts *xtb;  /* for the CLI executor (NULL: defaults) */
+	qf_job_exec_fn exec;     /* NULL: the CLI executor */
+	void *exec_ctx;
+} qf_job_opts;
+
+/* Run one calculation end to end: the job directory <jobs_root>/<id>
+ * (jobs_root created if missing; when the directory exists from an earlier
+ * attempt it is first moved aside to <id>.attempt-<n>), the calculation, the
+ * input as given, and metadata.json written atomically. On return j holds
+ * everything (also on failure). Returns 0 when the calculation completed,
+ * else the categorised negative code (j->error filled). A failure to create
+ * the directory or write metadata is a system error; nothing is then claimed
+ * as recorded. o may be NULL. */
+int qf_job_run(qf_job *j, const char *jobs_root, const qf_job_input *in, const qf_spec *spec,
+               const qf_job_opts *o);
 
 /* The metadata document. */
 json_t *qf_job_to_json(const qf_job *j);

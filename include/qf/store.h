@@ -220,6 +220,7 @@ typedef struct qf_claim {
 	qf_spec spec;        /* with the remedies of earlier retries */
 	int max_attempts;
 	int errors;          /* calculation_errors rows so far (the history) */
+	int errors_by_category[QF_CAT_UNKNOWN + 1]; /* the same rows by error_type */
 } qf_claim;
 
 void qf_claim_init(qf_claim *c);

@@ -151,7 +151,9 @@ static int run_one(const qf_mol *mol, const char *text, size_t len, qf_format fm
 {
 	qf_job job;
 	qf_job_init(&job);
-	qf_job_run(&job, jobs_root, mol, text, len, fmt, source, record, spec, xo);
+	qf_job_input in = {mol, text, len, fmt, source, record};
+	qf_job_opts jo = {.xtb = xo};
+	qf_job_run(&job, jobs_root, &in, spec, &jo);
 	int status = qf_err_exit_status(job.error.category);
 	if (store && job.dir[0]) {
 		/* The job directory is the record; the store gets it after. A store

@@ -184,23 +184,62 @@ int qf_job_write_metadata(const qf_job *j, qf_err *err)
 
 /* ---- running ------------------------------------------------------------ */
 
-int qf_job_run(qf_job *j, const char *jobs_root, const qf_mol *mol, const char *input,
-               size_t input_len, qf_format input_format, const char *source, int record,
-               const qf_spec *spec, const qf_xtb_opts *xo)
+/* Move an earlier attempt's directory aside: <dir> -> <dir>.attempt-<n>,
+ * n being the attempt recorded in its metadata (or the first free number). */
+static int move_aside(const char *dir, qf_err *err)
 {
+	if (!qf_fs_exists(dir))
+		return 0;
+	qf_job old;
+	qf_job_init(&old);
+	qf_err lerr;
+	qf_err_init(&lerr);
+	int n = qf_job_load(&old, dir, &lerr) == 0 ? old.attempt : 0;
+	qf_job_release(&old);
+	char to[QF_MAX_PATH];
+	for (int k = n > 0 ? n : 1; k < n + 1000; k++) {
+		if (qf_snprintf(to, sizeof(to), "%s.attempt-%d", dir, k))
+			return qf_err_set(err, QF_CAT_SYSTEM, "system.path", "path too long: %s", dir);
+		if (!qf_fs_exists(to)) {
+			if (rename(dir, to))
+				return qf_err_set(err, QF_CAT_SYSTEM, "system.io", "could not move %s aside: %s",
+				                  dir, strerror(errno));
+			return 0;
+		}
+	}
+	return qf_err_set(err, QF_CAT_SYSTEM, "system.io", "too many earlier attempts beside %s", dir);
+}
+
+static int cli_exec(void *ctx, const qf_mol *mol, const qf_spec *spec, int charge, int uhf,
+                    const char *dir, qf_result *r, qf_metrics *m, qf_err *err)
+{
+	return qf_xtb_run(mol, spec, charge, uhf, dir, ctx, r, m, err);
+}
+
+int qf_job_run(qf_job *j, const char *jobs_root, const qf_job_input *in, const qf_spec *spec,
+               const qf_job_opts *o)
+{
+	static const qf_job_opts defaults = {0};
+	if (!o)
+		o = &defaults;
 	int rc;
 	qf_err *err = &j->error;
+	const qf_mol *mol = in->mol;
 	qf_err_init(err);
 	j->created_at = qf_clock_now();
-	qf_uuid_v7(j->id);
+	if (o->id)
+		qf_strlcpy(j->id, o->id, sizeof(j->id));
+	else
+		qf_uuid_v7(j->id);
+	j->attempt = o->attempt > 0 ? o->attempt : 1;
 	j->status = QF_JOB_RUNNING;
 	j->spec = *spec;
-	j->input_format = input_format;
-	j->record = record;
-	qf_strlcpy(j->source, source ? source : "", sizeof(j->source));
+	j->input_format = in->format;
+	j->record = in->record;
+	qf_strlcpy(j->source, in->source ? in->source : "", sizeof(j->source));
 	qf_strlcpy(j->name, mol->name, sizeof(j->name));
-	snprintf(j->input_file, sizeof(j->input_file), "input.%s", input_ext(input_format));
-	qf_sha256_hex(input ? input : "", input ? input_len : 0, j->input_sha256);
+	snprintf(j->input_file, sizeof(j->input_file), "input.%s", input_ext(in->format));
+	qf_sha256_hex(in->text ? in->text : "", in->text ? in->len : 0, j->input_sha256);
 
 	if ((rc = qf_mol_copy(&j->mol, mol, err)))
 		goto out;
@@ -214,10 +253,15 @@ int qf_job_run(qf_job *j, const char *jobs_root, const qf_mol *mol, const char *
 		rc = qf_err_set(err, QF_CAT_SYSTEM, "system.path", "jobs root path too long: %s", jobs_root);
 		goto out;
 	}
-	if ((rc = qf_fs_mkdir_p(jobs_root, false, err)) || (rc = qf_fs_mkdir_p(j->dir, false, err)))
+	if ((rc = qf_fs_mkdir_p(jobs_root, false, err)) || (rc = move_aside(j->dir, err)) ||
+	    (rc = qf_fs_mkdir_p(j->dir, false, err)))
 		goto out;
 	j->started_at = qf_clock_now();
-	rc = qf_xtb_run(&j->mol, spec, charge, uhf, j->dir, xo, &j->result, &j->metrics, err);
+	if (o->exec)
+		rc = o->exec(o->exec_ctx, &j->mol, spec, charge, uhf, j->dir, &j->result, &j->metrics, err);
+	else
+		rc = cli_exec((void *)o->xtb, &j->mol, spec, charge, uhf, j->dir, &j->result,
+		              &j->metrics, err);
 	j->finished_at = qf_clock_now();
 	j->status = rc ? QF_JOB_FAILED : QF_JOB_COMPLETED;
 
@@ -226,8 +270,8 @@ int qf_job_run(qf_job *j, const char *jobs_root, const qf_mol *mol, const char *
 	char path[QF_MAX_PATH];
 	qf_err ierr;
 	qf_err_init(&ierr);
-	if (input && (qf_fs_join(path, sizeof(path), j->dir, j->input_file) ||
-	              qf_fs_write(path, input, input_len, &ierr))) {
+	if (in->text && (qf_fs_join(path, sizeof(path), j->dir, j->input_file) ||
+	                 qf_fs_write(path, in->text, in->len, &ierr))) {
 		if (!rc) {
 			*err = ierr;
 			rc = ierr.rc ? ierr.rc : QF_ESYS;
