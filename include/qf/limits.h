@@ -159,4 +159,19 @@
  * worker and per submission). The seed's "timed out 3 times" rule. */
 #define QF_DEFAULT_MAX_ATTEMPTS 3
 
+/* Default lease of a claimed job, in seconds: how long a worker may be
+ * silent before its jobs are given to others. Heartbeats renew it every
+ * sixth of that, so one or two lost heartbeats do not cost the job. */
+#define QF_LEASE_S 60.0
+
+/* Retry remedies for SCC convergence failures: iterations at least, and the
+ * electronic temperatures tried (K) — xtb's own advice for hard cases. */
+#define QF_RETRY_SCC_ITERATIONS 1000
+#define QF_RETRY_ETEMP_1 1000.0
+#define QF_RETRY_ETEMP_2 3000.0
+
+/* Retry remedy for geometry convergence failures: optimisation cycles when
+ * xtb chose them (0 in the spec). */
+#define QF_RETRY_OPT_CYCLES 1000
+
 #endif
