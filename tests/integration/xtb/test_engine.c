@@ -368,6 +368,47 @@ static void test_matches_cli(void **state)
 	}
 }
 
+/* Every GBSA solvent xtb has for GFN2 and GFN1 (notes/xtb-6.5.1.md),
+ * through the engine and through the xtb program: the same energy. */
+static void test_every_gbsa_solvent(void **state)
+{
+	(void)state;
+	static const char *const solvents[] = {
+		"acetone", "acetonitrile", "benzene", "ch2cl2", "chcl3", "cs2", "dmso", "ether",
+		"water", "methanol", "thf", "toluene", "dmf", "hexane",
+	};
+	const qf_method methods[] = {QF_METHOD_GFN2, QF_METHOD_GFN1};
+	qf_mol acetate;
+	qf_mol_init(&acetate);
+	load(&acetate, "xtb/geometries/acetate.xyz");
+	qf_engine *e = engine();
+	int compared = 0;
+	for (size_t k = 0; k < 2; k++) {
+		for (size_t i = 0; i < sizeof(solvents) / sizeof(solvents[0]); i++) {
+			qf_spec s = spec_for(methods[k], solvents[i]);
+			if (!qf_solvent_canonical(QF_SOLV_GBSA, methods[k], solvents[i]))
+				continue; /* not parametrised for this method */
+			qf_result er, cr;
+			qf_metrics em, cm;
+			qf_err err;
+			qf_result_init(&er);
+			qf_err_init(&err);
+			if (qf_engine_run(e, &acetate, &s, -1, 0, &er, &em, &err))
+				fail_msg("engine %s %s: %s", qf_method_name(methods[k]), solvents[i], err.message);
+			if (cli_run(&acetate, &s, -1, 0, &cr, &cm, &err))
+				fail_msg("cli %s %s: %s", qf_method_name(methods[k]), solvents[i], err.message);
+			char name[64];
+			snprintf(name, sizeof(name), "acetate %s gbsa %s", qf_method_name(methods[k]), solvents[i]);
+			compare(&er, &cr, &acetate, name);
+			qf_result_release(&er);
+			qf_result_release(&cr);
+			compared++;
+		}
+	}
+	assert_int_equal(compared, 14 + 12);
+	qf_mol_release(&acetate);
+}
+
 /* ---- many in a row ------------------------------------------------------------------- */
 
 struct seq_case {
@@ -456,6 +497,75 @@ static void test_many_in_a_row(void **state)
 	qf_mol_release(&methyl);
 	qf_mol_release(&water);
 	qf_mol_release(&moved);
+}
+
+/* Two engines driven from two threads at once (one engine per thread): the
+ * parent side shares nothing, and children started while another thread
+ * talks to its own child inherit nothing of it. */
+struct worker {
+	qf_engine *e;
+	qf_method method;
+	double ref;
+	int failures;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	qf_spec s = spec_for(w->method, NULL);
+	for (int i = 0; i < 15; i++) {
+		qf_result r;
+		qf_metrics m;
+		qf_err err;
+		qf_result_init(&r);
+		qf_err_init(&err);
+		if (qf_engine_run(w->e, &caffeine, &s, 0, 0, &r, &m, &err) ||
+		    !(fabs(r.total_energy - w->ref) <= 1e-7))
+			w->failures++;
+		qf_result_release(&r);
+	}
+	return NULL;
+}
+
+static void test_engines_in_threads(void **state)
+{
+	(void)state;
+	const double gfn1_ref = -44.509642790648; /* the CLI's, test_matches_cli */
+	struct worker w[2] = {{NULL, QF_METHOD_GFN2, caffeine_reference()->total_energy, 0},
+	                      {NULL, QF_METHOD_GFN1, gfn1_ref, 0}};
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++) {
+		qf_err err;
+		qf_err_init(&err);
+		if (qf_engine_start(&w[i].e, qft_qforge(), &err))
+			fail_msg("engine %d: %s", i, err.message);
+	}
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(w[i].failures, 0);
+		/* Each child holds only its own socket: 0, 1, 2 and one more. */
+		char dir[64];
+		snprintf(dir, sizeof(dir), "/proc/%ld/fd", (long)qf_engine_pid(w[i].e));
+		DIR *d = opendir(dir);
+		assert_non_null(d);
+		int sockets = 0;
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			char link[400], target[256];
+			snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+			ssize_t k = readlink(link, target, sizeof(target) - 1);
+			if (k > 0) {
+				target[k] = '\0';
+				sockets += !strncmp(target, "socket:", 7);
+			}
+		}
+		closedir(d);
+		assert_int_equal(sockets, 1);
+		qf_engine_free(w[i].e);
+	}
 }
 
 /* ---- failures ------------------------------------------------------------------------- */
@@ -1369,6 +1479,8 @@ int main(void)
 		cmocka_unit_test(test_child_refuses_gfn2_after_gfn0),
 		cmocka_unit_test(test_child_reports_xtb_errors),
 		cmocka_unit_test(test_matches_cli),
+		cmocka_unit_test(test_every_gbsa_solvent),
+		cmocka_unit_test(test_engines_in_threads),
 		cmocka_unit_test(test_unsupported),
 		cmocka_unit_test(test_invalid_input),
 		cmocka_unit_test(test_scc_not_converged),
