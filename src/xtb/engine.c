@@ -1004,7 +1004,7 @@ static int spawn(qf_engine *e, qf_err *err)
 		if (k != (ssize_t)sizeof(rep))
 			rep = (struct child_report){STAGE_FD, EIO};
 		kill_and_reap(pid, NULL);
-		rc = qf_err_set(err, QF_CAT_SYSTEM, "engine.start", "xtb engine %s: %s %s",
+		rc = qf_err_set(err, QF_CAT_SYSTEM, "engine.start", "xtb engine %s: %s: %s",
 		                e->program, stage_text(rep.stage), strerror(rep.err));
 		goto out;
 	}
