@@ -14,9 +14,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "qf/engine.h"
 #include "qf/job.h"
 #include "qf/molio.h"
 #include "qf/store.h"
+#include "qf/fs.h"
 #include "qf/str.h"
 
 #define HARTREE_EV 27.211386245988
@@ -144,15 +146,46 @@ static void print_summary(const qf_job *j)
 	printf("  job               %s\n", j->dir);
 }
 
+/*
+ * GFN0 through the xtb 6.5.1 program crashes or allocates garbage sizes
+ * (xtb issues #670, #865: uninitialised memory in its GFN0 set-up), while the
+ * same version's library runs it correctly. So GFN0 singlepoints go through
+ * an in-process engine (include/qf/engine.h), started on first use;
+ * everything else through the xtb program.
+ */
+struct run_exec {
+	const qf_xtb_opts *xo;
+	qf_engine *engine;
+};
+
+static int run_exec_fn(void *ctx, const qf_mol *mol, const qf_spec *spec, int charge, int uhf,
+                       const char *dir, qf_result *r, qf_metrics *m, qf_err *err)
+{
+	struct run_exec *x = ctx;
+	if (spec->method == QF_METHOD_GFN0 && qf_engine_supports(spec)) {
+		char path[QF_MAX_PATH];
+		int rc;
+		if (!x->engine && (rc = qf_engine_start(&x->engine, NULL, err)))
+			return rc;
+		if (qf_fs_join(path, sizeof(path), dir, QF_XTB_GEOMETRY))
+			return qf_err_set(err, QF_CAT_SYSTEM, "system.path", "job directory path too long");
+		if ((rc = qf_mol_write_xyz(mol, path, err)))
+			return rc;
+		return qf_engine_run(x->engine, mol, spec, charge, uhf, r, m, err);
+	}
+	return qf_xtb_run(mol, spec, charge, uhf, dir, x->xo, r, m, err);
+}
+
 /* One molecule: run it, print it; returns the exit status for it. */
 static int run_one(const qf_mol *mol, const char *text, size_t len, qf_format fmt,
                    const char *source, int record, const qf_spec *spec, const qf_xtb_opts *xo,
-                   const char *jobs_root, qf_store *store, bool json, bool first)
+                   struct run_exec *exec, const char *jobs_root, qf_store *store, bool json,
+                   bool first)
 {
 	qf_job job;
 	qf_job_init(&job);
 	qf_job_input in = {mol, text, len, fmt, source, record};
-	qf_job_opts jo = {.xtb = xo};
+	qf_job_opts jo = {.xtb = xo, .exec = run_exec_fn, .exec_ctx = exec};
 	qf_job_run(&job, jobs_root, &in, spec, &jo);
 	int status = qf_err_exit_status(job.error.category);
 	if (store && job.dir[0]) {
@@ -250,6 +283,7 @@ static int cmd_run_inputs(int argc, char **argv, const char *smiles, const char 
 {
 	const qf_spec spec = *spec_;
 	const qf_xtb_opts xo = *xo_;
+	struct run_exec exec = {&xo, NULL};
 	qf_err err;
 	qf_err_init(&err);
 
@@ -267,7 +301,8 @@ static int cmd_run_inputs(int argc, char **argv, const char *smiles, const char 
 			return cli_fail(&err);
 		}
 		int status = run_one(&mol, smiles, strlen(smiles), QF_FMT_SMILES, "--smiles", 1, &spec,
-		                     &xo, jobs_root, store, json, true);
+		                     &xo, &exec, jobs_root, store, json, true);
+		qf_engine_free(exec.engine);
 		qf_mol_release(&mol);
 		return status;
 	}
@@ -312,12 +347,13 @@ static int cmd_run_inputs(int argc, char **argv, const char *smiles, const char 
 		size_t len = 0;
 		const char *text = qf_reader_record_text(r, &len);
 		int s = run_one(&mol, text, len, qf_reader_format(r), path, qf_reader_record(r), &spec,
-		                &xo, jobs_root, store, json, done == 0);
+		                &xo, &exec, jobs_root, store, json, done == 0);
 		if (s && !status)
 			status = s;
 		done++;
 		qf_mol_release(&mol);
 	}
 	qf_reader_free(r);
+	qf_engine_free(exec.engine);
 	return status;
 }

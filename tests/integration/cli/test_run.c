@@ -9,6 +9,7 @@
 #include "qftest.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,6 +431,32 @@ static void test_summary(void **state)
 	qft_output_release(&o);
 }
 
+/* GFN0 singlepoints run through the library (the xtb 6.5.1 program crashes on
+ * GFN0); the result is a real GFN0 energy, distinct from GFN2's. */
+static void test_gfn0_singlepoint(void **state)
+{
+	(void)state;
+	char path[QF_MAX_PATH];
+	qft_output o;
+	qforge_json(&o, (const char *const[]){qft_data(path, "../../examples/caffeine.xyz"), "--method",
+	                                      "gfn0", NULL});
+	if (o.exit_code != 0)
+		fail_msg("gfn0 failed (%d): %s", o.exit_code, o.err);
+	json_t *doc = json_line(o.out, 0);
+	assert_string_equal(jstr(doc, "metrics", "method"), "GFN0-xTB");
+	double e0 = jnum(doc, "results.total_energy_hartree");
+	assert_true(e0 < -30 && e0 > -50);
+	char p[QF_MAX_PATH];
+	assert_true(qf_fs_exists(qft_join(p, jstr(doc, NULL, "job_dir"), "geometry.xyz")));
+	json_decref(doc);
+	qft_output_release(&o);
+	qforge_json(&o, (const char *const[]){qft_data(path, "../../examples/caffeine.xyz"), NULL});
+	doc = json_line(o.out, 0);
+	assert_true(fabs(jnum(doc, "results.total_energy_hartree") - e0) > 0.1);
+	json_decref(doc);
+	qft_output_release(&o);
+}
+
 /* --store records each calculation (here in a fresh SQLite store). */
 static void test_store_records(void **state)
 {
@@ -485,6 +512,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_command_lines),
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_store_records),
+		cmocka_unit_test(test_gfn0_singlepoint),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
