@@ -159,6 +159,36 @@
  * worker and per submission). The seed's "timed out 3 times" rule. */
 #define QF_DEFAULT_MAX_ATTEMPTS 3
 
+/* Bytes of the input record a queued calculation keeps (the record as
+ * given, read again by every attempt). A 10,000-atom SDF V3000 record is
+ * about 1 MB; four times that leaves room for long property blocks. */
+#define QF_QUEUE_MAX_INPUT_BYTES (4L * 1024 * 1024)
+
+/* Calculations one qf_store_submit call queues: they go in one transaction,
+ * which holds the SQLite write lock (and PostgreSQL row locks) while it
+ * runs; a batch command submits a larger file in chunks. */
+#define QF_QUEUE_MAX_SUBMIT 10000
+
+/* Jobs one qf_store_claim call takes (a larger max is capped): a worker
+ * runs one job per slot, and a claim that takes many keeps them from other
+ * workers until their leases expire. */
+#define QF_QUEUE_MAX_CLAIM 256
+
+/* Claims one heartbeat renews (one transaction). */
+#define QF_QUEUE_MAX_HEARTBEAT 4096
+
+/* Longest lease a claim or heartbeat may ask for, in seconds. Leases are
+ * renewed by heartbeats; a long one only delays the recovery of the job of
+ * a worker that died. */
+#define QF_QUEUE_MAX_LEASE_S 86400.0
+
+/* Longest delay before a failed attempt may be claimed again (7 days):
+ * backoff beyond that is a stuck job, not a retry. */
+#define QF_QUEUE_MAX_RETRY_DELAY_S (7.0 * 86400.0)
+
+/* Attempts a submission may allow one calculation. */
+#define QF_QUEUE_MAX_ATTEMPTS 100
+
 /* Default lease of a claimed job, in seconds: how long a worker may be
  * silent before its jobs are given to others. Heartbeats renew it every
  * sixth of that, so one or two lost heartbeats do not cost the job. */

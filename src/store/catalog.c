@@ -46,8 +46,6 @@ static const qf__column users[] = {
 	UUID_ID,
 	{"email", QF__TEXT, REQ | FLT, 320, NULL},
 	{"display_name", QF__TEXT, 0, 200, NULL},
-	{"password_hash", QF__TEXT, SEC, 512, NULL},
-	{"totp_secret", QF__TEXT, SEC, 512, NULL},
 	{"is_admin", QF__BOOL, NN | ADM, 0, NULL},
 	{"disabled", QF__BOOL, NN | ADM, 0, NULL},
 	{"storage_quota_mb", QF__REAL, ADM, 0, NULL},
@@ -161,6 +159,15 @@ static const qf__column calculations[] = {
 	{"started_at", QF__TIME, 0, 0, NULL},
 	{"finished_at", QF__TIME, 0, 0, NULL},
 	{"updated_at", QF__TIME, REQ | NOW | TCH, 0, NULL},
+	/* 004_queue */
+	{"spec_key", QF__TEXT, 0, 4096, NULL},
+	{"input_text", QF__TEXT, 0, QF_QUEUE_MAX_INPUT_BYTES, NULL},
+	{"input_format", QF__TEXT, 0, 16, NULL},
+	{"input_source", QF__TEXT, 0, QF_MAX_PATH, NULL},
+	{"input_record", QF__INT, 0, 0, NULL},
+	{"resume_coordinates", QF__JSON, 0, 0, NULL},
+	{"cancel_requested", QF__BOOL, NN, 0, NULL},
+	{"last_worker", QF__TEXT, 0, 256, NULL},
 };
 
 static const qf__column atomic_properties[] = {
@@ -218,6 +225,7 @@ static const qf__column calculation_execution_metrics[] = {
 	{"stdout_log", QF__TEXT, LOG, 0, NULL},
 	{"stderr_log", QF__TEXT, LOG, 0, NULL},
 	CREATED_IDX,
+	{"started_at", QF__TIME, 0, 0, NULL}, /* 004_queue */
 };
 
 static const qf__column calculation_errors[] = {
@@ -318,6 +326,30 @@ static const qf__column batch_job_performance[] = {
 	{"parallelization_efficiency", QF__REAL, 0, 0, NULL},
 	{"error_breakdown", QF__JSON, NN, 0, NULL},
 	{"updated_at", QF__TIME, REQ | NOW | TCH, 0, NULL},
+	/* 004_queue: the sums behind the averages */
+	{"workers", QF__INT, NN, 0, NULL},
+	{"timed_attempts", QF__INT, NN, 0, NULL},
+	{"job_time_sum_seconds", QF__REAL, NN, 0, NULL},
+	{"memory_sum_mb", QF__REAL, NN, 0, NULL},
+};
+
+/* 004_queue: the worker slots that ran attempts of a batch. */
+static const qf__column batch_workers[] = {
+	{"batch_id", QF__UUID, PK | REQ | FIX | FLT, 0, "batches"},
+	{"worker", QF__TEXT, PK | REQ | FIX, 256, NULL},
+	{"owner_id", QF__UUID, REQ | OWN | FLT, 0, NULL},
+	{"org_id", QF__UUID, ORG | FLT, 0, NULL},
+	{"attempts", QF__INT, NN, 0, NULL},
+	{"created_at", QF__TIME, REQ | FIX | NOW, 0, NULL},
+	{"updated_at", QF__TIME, REQ | NOW | TCH, 0, NULL},
+};
+
+/* 005_user_credentials: secrets of sign-in, the system's alone. */
+static const qf__column user_credentials[] = {
+	{"user_id", QF__UUID, PK | REQ | FIX | FLT, 0, NULL},
+	{"password_hash", QF__TEXT, SEC, 512, NULL},
+	{"totp_secret", QF__TEXT, SEC, 512, NULL},
+	{"updated_at", QF__TIME, REQ | NOW | TCH, 0, NULL},
 };
 
 static const qf__column user_audit_log[] = {
@@ -366,6 +398,8 @@ static const table_def defs[] = {
 	T(molecule_properties_computed, QF__RULE_OWNED, "computed_at"),
 	T(batch_job_performance, QF__RULE_OWNED, "updated_at"),
 	T(user_audit_log, QF__RULE_AUDIT, "created_at"),
+	T(batch_workers, QF__RULE_OWNED, "created_at"),
+	T(user_credentials, QF__RULE_SYSTEM, "updated_at"),
 };
 
 #define NTABLES N(defs)

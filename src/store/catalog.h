@@ -51,6 +51,8 @@ typedef enum qf__rule {
 	QF__RULE_ORGS,        /* organisations: owner and members; admins manage */
 	QF__RULE_MEMBERSHIPS, /* memberships: members see; organisation admins manage */
 	QF__RULE_AUDIT,       /* user_audit_log: append-only */
+	QF__RULE_SYSTEM,      /* user_credentials: the system only (not even platform
+	                         administrators read or write it) */
 } qf__rule;
 
 typedef struct qf__column {

@@ -201,6 +201,30 @@ int qf__param_bind(const qf__param *p, qf__stmt *st, int i)
 	return QF_EINVAL;
 }
 
+int qf__query_rebind(const qf__query *q, qf__stmt *st, int from, qf_err *err)
+{
+	for (int i = from; i <= q->n; i++) {
+		int rc = qf__param_bind(&q->p[i - 1], st, i);
+		if (rc)
+			return qf_err_setrc(err, rc == QF_ENOMEM ? QF_ENOMEM : QF_ESYS, QF_CAT_SYSTEM,
+			                    "store.error", "could not bind a value to a database statement");
+	}
+	return 0;
+}
+
+int qf__stmt_done(qf__stmt *st, qf_err *err)
+{
+	int rc = qf__stmt_step(st, err);
+	while (rc > 0)
+		rc = qf__stmt_step(st, err);
+	return rc;
+}
+
+int qf__oom(qf_err *err)
+{
+	return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+}
+
 int qf__query_prepare(qf__query *q, qf__db *db, qf__stmt **out, qf_err *err)
 {
 	*out = NULL;
@@ -305,6 +329,16 @@ void qf__time_format(double t, char out[QF_TIME_STR])
 	qf_clock_format(t + 0.0005, out);
 }
 
+double qf__stmt_col_time(qf__stmt *st, int i)
+{
+	const char *s = qf__stmt_col_text(st, i, NULL);
+	char norm[QF_TIME_STR];
+	double t = 0;
+	if (!s || qf__time_normalize(s, norm) || qf_clock_parse(norm, &t))
+		return 0;
+	return t;
+}
+
 /* ---- text -------------------------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
@@ -335,6 +369,19 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return k;
+}
+
+bool qf__text_valid(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < len) {
+		size_t k = utf8_len(u + i, len - i);
+		if (!k)
+			return false;
+		i += k;
+	}
+	return true;
 }
 
 void qf__text_sanitize(char *s, size_t len)

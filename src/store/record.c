@@ -68,6 +68,13 @@ typedef struct mol_entry {
 	char id[QF_UUID_STR];
 } mol_entry;
 
+/* A group's lookups (record_jobs only). */
+typedef struct rec_maps {
+	calc_info calc_map[MAP];
+	mol_entry mol_map[MAP];
+	char seen[MAP][QF_UUID_STR]; /* job ids of the group */
+} rec_maps;
+
 typedef struct rec {
 	qf__db *db;
 	const qf_actor *a;
@@ -79,9 +86,11 @@ typedef struct rec {
 	qf__bulk mols, calcs, atoms, cems, errs;
 	bool bulks;
 	qf__stmt *upd_calc, *del_atoms;
-	calc_info calc_map[MAP];
-	mol_entry mol_map[MAP];
-	char seen[MAP][QF_UUID_STR]; /* job ids of the group */
+	rec_maps *maps;
+	/* One attempt finished through the queue (qf__record_attempt). */
+	const char *worker;     /* calculation_execution_metrics.worker */
+	const json_t *history;  /* calculation_errors.retry_attempts (NULL: []) */
+	const char *resolution; /* calculation_errors.resolution */
 } rec;
 
 static int oom(qf_err *err)
@@ -109,33 +118,33 @@ static unsigned hash_str(const char *s)
 static calc_info *calc_slot(rec *r, const char *id)
 {
 	for (unsigned i = hash_str(id) & (MAP - 1);; i = (i + 1) & (MAP - 1))
-		if (!r->calc_map[i].used || !strcmp(r->calc_map[i].id, id))
-			return &r->calc_map[i];
+		if (!r->maps->calc_map[i].used || !strcmp(r->maps->calc_map[i].id, id))
+			return &r->maps->calc_map[i];
 }
 
 static mol_entry *mol_slot(rec *r, const char *geo)
 {
 	for (unsigned i = hash_str(geo) & (MAP - 1);; i = (i + 1) & (MAP - 1))
-		if (!r->mol_map[i].used || !strcmp(r->mol_map[i].geo, geo))
-			return &r->mol_map[i];
+		if (!r->maps->mol_map[i].used || !strcmp(r->maps->mol_map[i].geo, geo))
+			return &r->maps->mol_map[i];
 }
 
 /* Whether id was seen before in this group (and mark it). */
 static bool seen_before(rec *r, const char *id)
 {
 	for (unsigned i = hash_str(id) & (MAP - 1);; i = (i + 1) & (MAP - 1)) {
-		if (!r->seen[i][0]) {
-			qf_strlcpy(r->seen[i], id, QF_UUID_STR);
+		if (!r->maps->seen[i][0]) {
+			qf_strlcpy(r->maps->seen[i], id, QF_UUID_STR);
 			return false;
 		}
-		if (!strcmp(r->seen[i], id))
+		if (!strcmp(r->maps->seen[i], id))
 			return true;
 	}
 }
 
 /* ---- what a job says ------------------------------------------------------ */
 
-static bool job_ran(const qf_job *j)
+bool qf__job_ran(const qf_job *j)
 {
 	return j->started_at > 0 || j->metrics.exit_code >= 0 || j->metrics.term_signal ||
 	       j->metrics.timed_out;
@@ -150,8 +159,7 @@ static const char *severity(qf_category c)
 	}
 }
 
-/* The spec's options that are not columns of their own. */
-static json_t *spec_parameters(const qf_spec *sp)
+json_t *qf__spec_parameters(const qf_spec *sp)
 {
 	json_t *p = qf_spec_to_json(sp);
 	if (!p)
@@ -236,12 +244,8 @@ static const char *const mol_cols[] = {"id", "owner_id", "org_id", "name", "form
                                        "input_format", "input_sha256", "geometry_sha256", "smiles",
                                        "created_at"};
 
-/* The calculation columns a recorded attempt sets (also by the update). */
-#define RESULT_COLS                                                                              \
-	"status", "attempt", "total_energy", "homo_lumo_gap", "dipole_moment", "is_converged",       \
-		"gradient_norm", "xtb_version", "job_dir", "results", "error_category", "error_code", \
-		"error_message", "started_at", "finished_at", "updated_at"
-#define N_RESULT_COLS 16
+#define RESULT_COLS QF__RESULT_COLS
+#define N_RESULT_COLS QF__N_RESULT_COLS
 
 static const char *const calc_cols[] = {"id", "molecule_id", "batch_id", "owner_id", "org_id",
                                         "method", "task", "optimization_level", "solvation_model",
@@ -258,12 +262,13 @@ static const char *const cem_cols[] = {"calculation_id", "attempt", "owner_id", 
                                        "cpu_time_seconds", "scf_cycles", "optimization_cycles",
                                        "convergence_iterations", "memory_peak_mb", "is_converged",
                                        "convergence_criterion_met", "exit_code", "worker",
-                                       "stdout_log", "stderr_log", "created_at"};
+                                       "stdout_log", "stderr_log", "created_at", "started_at"};
 
 static const char *const err_cols[] = {"calculation_id", "attempt", "owner_id", "org_id",
                                        "error_type", "error_severity", "error_message",
                                        "error_code", "stack_trace", "retry_count",
-                                       "user_action_required", "created_at"};
+                                       "user_action_required", "retry_attempts", "resolution",
+                                       "created_at"};
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -360,18 +365,17 @@ static const char *nonempty(const char *s)
 	return s && *s ? s : NULL;
 }
 
-/* The RESULT_COLS values of a job, in that order. */
-static int add_results(rec *r, qf__bulk *b, const qf_job *j, qf_err *err)
+int qf__record_results(qf__bulk *b, const qf_job *j, const char *status, double now, qf_err *err)
 {
 	const qf_result *res = &j->result;
 	const qf_metrics *me = &j->metrics;
 	bool failed = qf_err_is_set(&j->error);
-	qf__bulk_text(b, qf_job_status_name(j->status));
+	qf__bulk_text(b, status ? status : qf_job_status_name(j->status));
 	qf__bulk_int(b, j->attempt);
 	qf__bulk_real(b, res->has_energy, res->total_energy);
 	qf__bulk_real(b, res->has_gap, res->gap_ev);
 	qf__bulk_real(b, res->has_dipole, res->dipole_debye);
-	qf__bulk_bool(b, job_ran(j), me->is_converged);
+	qf__bulk_bool(b, qf__job_ran(j), me->is_converged);
 	if (res->has_gradient_norm)
 		qf__bulk_real(b, true, res->gradient_norm);
 	else
@@ -388,8 +392,13 @@ static int add_results(rec *r, qf__bulk *b, const qf_job *j, qf_err *err)
 	qf__bulk_text(b, failed ? nonempty(msg) : NULL);
 	qf__bulk_time(b, j->started_at);
 	qf__bulk_time(b, j->finished_at);
-	qf__bulk_time(b, j->finished_at > 0 ? j->finished_at : r->now);
+	qf__bulk_time(b, j->finished_at > 0 ? j->finished_at : now);
 	return rc;
+}
+
+static int add_results(rec *r, qf__bulk *b, const qf_job *j, qf_err *err)
+{
+	return qf__record_results(b, j, NULL, r->now, err);
 }
 
 static int add_calculation(rec *r, const qf_job *j, const char *mol, qf_err *err)
@@ -408,7 +417,7 @@ static int add_calculation(rec *r, const qf_job *j, const char *mol, qf_err *err
 	qf__bulk_text(b, sp->solvation != QF_SOLV_NONE ? nonempty(sp->solvent) : NULL);
 	qf__bulk_int(b, j->mol.charge);
 	qf__bulk_int(b, j->mol.uhf);
-	json_t *params = spec_parameters(sp), *spec = qf_spec_to_json(sp);
+	json_t *params = qf__spec_parameters(sp), *spec = qf_spec_to_json(sp);
 	int rc = (!params || !spec) ? QF_ENOMEM : 0;
 	int rc1 = qf__bulk_json(b, params, err);
 	int rc2 = qf__bulk_json(b, spec, err);
@@ -509,7 +518,7 @@ static int add_metrics(rec *r, const qf_job *j, const char *owner, const char *o
 	qf__bulk *b = &r->cems;
 	const qf_metrics *me = &j->metrics;
 	const qf_spec *sp = &j->spec;
-	bool ran = job_ran(j);
+	bool ran = qf__job_ran(j);
 	bool opt = qf_task_optimises(sp->task);
 	int iters = opt && me->optimization_cycles >= 0 ? me->optimization_cycles : me->scf_cycles;
 	qf__bulk_text(b, j->id);
@@ -541,7 +550,7 @@ static int add_metrics(rec *r, const qf_job *j, const char *owner, const char *o
 		qf__bulk_int(b, me->exit_code);
 	else
 		qf__bulk_null(b);
-	qf__bulk_null(b); /* worker: not known from the metadata */
+	qf__bulk_text(b, r->worker); /* NULL from the metadata alone */
 	char *out = NULL, *errlog = NULL;
 	if (r->o && r->o->keep_logs && j->dir[0]) {
 		out = read_log(j->dir, "stdout.log");
@@ -552,6 +561,7 @@ static int add_metrics(rec *r, const qf_job *j, const char *owner, const char *o
 	free(out);
 	free(errlog);
 	qf__bulk_time(b, j->finished_at > 0 ? j->finished_at : r->now);
+	qf__bulk_time(b, j->started_at);
 	return end_row(r, b, err);
 }
 
@@ -578,7 +588,14 @@ static int add_error(rec *r, const qf_job *j, const char *owner, const char *org
 	qf__bulk_text(b, nonempty(trace));
 	qf__bulk_int(b, j->attempt > 1 ? j->attempt - 1 : 0);
 	qf__bulk_bool(b, true, e->user_action);
+	int rc = qf__bulk_json(b, r->history ? json_copy((json_t *)r->history) : json_array(), err);
+	qf__bulk_text(b, r->resolution);
 	qf__bulk_time(b, j->finished_at > 0 ? j->finished_at : r->now);
+	if (rc) {
+		b->rc = b->rc ? b->rc : rc;
+		qf__bulk_end_row(b, NULL);
+		return rc;
+	}
 	return end_row(r, b, err);
 }
 
@@ -763,9 +780,7 @@ static int record_one(rec *r, const qf_job *j, qf_err *err)
 
 static int record_group(rec *r, const qf_job *const *jobs, size_t n, qf_err *err)
 {
-	memset(r->calc_map, 0, sizeof(r->calc_map));
-	memset(r->mol_map, 0, sizeof(r->mol_map));
-	memset(r->seen, 0, sizeof(r->seen));
+	memset(r->maps, 0, sizeof(*r->maps));
 	int rc;
 	if ((rc = lookup_calcs(r, jobs, n, err)) || (rc = lookup_molecules(r, jobs, n, err)))
 		return rc;
@@ -790,6 +805,7 @@ static void rec_free(rec *r)
 	}
 	qf__stmt_finalize(r->upd_calc);
 	qf__stmt_finalize(r->del_atoms);
+	free(r->maps);
 	free(r);
 }
 
@@ -812,8 +828,10 @@ int qf_store_record_jobs(qf_store *s, const qf_actor *a, const qf_job *const *jo
 		return 0;
 
 	rec *r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r || !(r->maps = calloc(1, sizeof(*r->maps)))) {
+		free(r);
 		return oom(err);
+	}
 	r->a = a;
 	r->o = o;
 	r->pg = s->dialect == QF__PG;
@@ -823,7 +841,7 @@ int qf_store_record_jobs(qf_store *s, const qf_actor *a, const qf_job *const *jo
 
 	qf__tx tx;
 	if ((rc = qf__tx_begin(s, a, true, &tx, err))) {
-		free(r);
+		rec_free(r);
 		return rc;
 	}
 	r->db = tx.db;
@@ -850,4 +868,42 @@ out:
 		return rc;
 	}
 	return qf__tx_commit(&tx, err);
+}
+
+/* ---- one attempt, for the queue --------------------------------------------- */
+
+int qf__record_attempt(qf__db *db, const qf_job *j, const qf__attempt_rows *o, qf_err *err)
+{
+	rec *r = calloc(1, sizeof(*r));
+	if (!r)
+		return oom(err);
+	qf_record_opts ro = {.keep_logs = o->keep_logs};
+	r->db = db;
+	r->o = &ro;
+	r->pg = qf__db_dialect(db) == QF__PG;
+	r->now = o->now;
+	r->worker = o->worker;
+	r->history = o->history;
+	r->resolution = o->resolution;
+	int rc = bulks_init(r, err);
+	if (!rc) {
+		/* Per-atom data of an earlier attempt gives way to this one's. */
+		rc = qf__db_prepare(db, "DELETE FROM atomic_properties WHERE calculation_id = ?",
+		                    &r->del_atoms, err);
+		if (!rc) {
+			qf__stmt_bind_str(r->del_atoms, 1, j->id);
+			rc = done(r->del_atoms, err);
+		}
+	}
+	if (!rc)
+		rc = add_atoms(r, j, o->owner, o->org, err);
+	if (!rc)
+		rc = add_metrics(r, j, o->owner, o->org, err);
+	if (!rc && o->failed)
+		rc = add_error(r, j, o->owner, o->org, err);
+	if (!rc)
+		rc = flush_all(r, err);
+	r->maps = NULL;
+	rec_free(r);
+	return rc;
 }

@@ -31,6 +31,10 @@
  *                  into no organisation or one it belongs to; append-only
  *                  (no update or delete by anyone through the API;
  *                  retention removes old entries)
+ *   user_credentials password hashes and TOTP secrets: the system alone
+ *                  reads and writes them (sign-in, sign-up); not a user
+ *                  itself, not a platform administrator (they once were
+ *                  columns of users, where any co-member could read them)
  *
  * A row that names a parent row (molecule_id, calculation_id, batch_id)
  * may only name one the actor can see (qf__scope_check_ref).
@@ -104,6 +108,11 @@ static void owned_modify(qf__query *q, const qf__table *t, const qf_actor *a, bo
 void qf__scope_where(qf__query *q, const qf__table *t, const qf_actor *a, qf__op op)
 {
 	bool read = op == QF__OP_READ;
+	/* Credentials are the system's alone. */
+	if (t->rule == QF__RULE_SYSTEM) {
+		qf__query_sql(q, a->kind == QF_ACTOR_SYSTEM ? "(1 = 1)" : "(1 = 0)");
+		return;
+	}
 	/* The audit log is append-only for everyone. */
 	if (!read && t->rule == QF__RULE_AUDIT) {
 		qf__query_sql(q, "(1 = 0)");
@@ -167,6 +176,8 @@ void qf__scope_where(qf__query *q, const qf__table *t, const qf_actor *a, qf__op
 			qf__query_sql(q, ")");
 		}
 		return;
+	case QF__RULE_SYSTEM:
+		break;
 	case QF__RULE_AUDIT:
 		qf__query_sql(q, "(\"user_id\" = ");
 		qf__query_text(q, a->user_id);
@@ -250,6 +261,8 @@ int qf__scope_check_insert(qf__db *db, const qf__table *t, const qf_actor *a, co
 	if (a->kind != QF_ACTOR_USER)
 		return forbidden(err, "sign in to write to table '%s'", t->name);
 	switch (t->rule) {
+	case QF__RULE_SYSTEM:
+		return forbidden(err, "rows of table '%s' are written by the platform itself only", t->name);
 	case QF__RULE_OWNED:
 	case QF__RULE_KEYS:
 		return check_pair(db, t, a, str_of(row, t->cols[t->owner].name),

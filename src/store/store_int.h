@@ -17,6 +17,7 @@
 #include "migrations.h"
 #include "qf/buf.h"
 #include "qf/clock.h"
+#include "qf/job.h"
 #include "qf/limits.h"
 #include "qf/store.h"
 
@@ -111,6 +112,14 @@ int qf__query_prepare(qf__query *q, qf__db *db, qf__stmt **st, qf_err *err);
 int qf__query_run(qf__query *q, qf__db *db, qf__stmt **st, qf_err *err);
 /* Bind a param to a prepared statement at index i (1-based). */
 int qf__param_bind(const qf__param *p, qf__stmt *st, int i);
+/* Bind params from..q->n (1-based) of q again, to st prepared from q and
+ * reset since (the params before them the caller binds itself). */
+int qf__query_rebind(const qf__query *q, qf__stmt *st, int from, qf_err *err);
+/* Step st to its end (a statement whose rows are not wanted): 0 or the
+ * error. */
+int qf__stmt_done(qf__stmt *st, qf_err *err);
+/* store.error "out of memory" as every store call reports it. */
+int qf__oom(qf_err *err);
 
 /* Append a '?' whose text the query takes over (freed with it). */
 void qf__query_text_take(qf__query *q, char *s);
@@ -156,6 +165,44 @@ int qf__bulk_end_row(qf__bulk *b, qf_err *err);
 /* Insert the waiting rows (PostgreSQL; nothing to do on SQLite). */
 int qf__bulk_flush(qf__bulk *b, qf_err *err);
 
+/* ---- recording (record.c), shared with the queue (queue.c) ------------------ */
+
+/* The calculation columns a finished attempt sets, in this order. */
+#define QF__RESULT_COLS                                                                          \
+	"status", "attempt", "total_energy", "homo_lumo_gap", "dipole_moment", "is_converged",       \
+		"gradient_norm", "xtb_version", "job_dir", "results", "error_category", "error_code", \
+		"error_message", "started_at", "finished_at", "updated_at"
+#define QF__N_RESULT_COLS 16
+
+/* Append the QF__RESULT_COLS values of job j to b, in that order. status
+ * (NULL: j->status) is the state the calculation goes to; now stands in for
+ * a finish time j does not have. */
+int qf__record_results(qf__bulk *b, const qf_job *j, const char *status, double now, qf_err *err);
+
+/* Whether the job's calculation ran (its metrics are measurements). */
+bool qf__job_ran(const qf_job *j);
+
+/* The spec's options that are not columns of their own (the calculations'
+ * `parameters`). NULL when out of memory. */
+json_t *qf__spec_parameters(const qf_spec *sp);
+
+/* What the rows of one finished attempt carry besides the job. */
+typedef struct qf__attempt_rows {
+	const char *owner, *org; /* of the calculation */
+	const char *worker;      /* calculation_execution_metrics.worker (may be NULL) */
+	bool keep_logs;          /* copy the job directory's stdout/stderr tails */
+	bool failed;             /* write a calculation_errors row (from j->error) */
+	const json_t *history;   /* its retry_attempts (NULL: []) */
+	const char *resolution;  /* its resolution (may be NULL) */
+	double now;
+} qf__attempt_rows;
+
+/* The rows of attempt j->attempt of calculation j->id, in the caller's
+ * transaction: its atomic_properties (replacing the calculation's),
+ * calculation_execution_metrics, and the calculation_errors row when
+ * o->failed. The calculation row itself is the caller's. */
+int qf__record_attempt(qf__db *db, const qf_job *j, const qf__attempt_rows *o, qf_err *err);
+
 /* ---- values -------------------------------------------------------------- */
 
 /* Whether v may be written to column c of table t (type, size, NULL);
@@ -173,10 +220,15 @@ json_t *qf__col_json(qf__stmt *st, int i, const qf__column *c);
 int qf__time_normalize(const char *in, char out[QF_TIME_STR]);
 /* Epoch seconds as that text, rounded to the millisecond. */
 void qf__time_format(double t, char out[QF_TIME_STR]);
+/* Column i of the current row as epoch seconds (0 when NULL or not a time). */
+double qf__stmt_col_time(qf__stmt *st, int i);
 
 /* Text from outside (program output) made safe for a text column: NUL
  * bytes and invalid UTF-8 become '?'. In place. */
 void qf__text_sanitize(char *s, size_t len);
+/* Whether len bytes at s are valid UTF-8 without NUL bytes (a text column
+ * keeps them as they are on both backends). */
+bool qf__text_valid(const char *s, size_t len);
 
 /* ---- scoping (scope.c) ---------------------------------------------------- */
 
@@ -202,6 +254,36 @@ int qf__scope_check_ref(qf__db *db, const char *table, const qf_actor *a, const 
 bool qf__scope_secrets(const qf_actor *a);
 /* a's role in organisation org (QF_ROLE_NONE when not a member). */
 int qf__scope_org_role(qf__db *db, const qf_actor *a, const char *org, qf_role *role, qf_err *err);
+
+/* ---- batches (batch.c), kept up to date by the queue (queue.c) -------------- */
+
+/* What one change to a batch's jobs does to its batch_job_performance. */
+typedef struct qf__bjp_delta {
+	int successful, failed;   /* jobs that reached (+1) or left (-1) that final state */
+	int timeout, convergence; /* of the failed ones, by error category */
+	const char *error_type;   /* calculation_errors rows of this type ... */
+	int errors;               /* ... added (+) or removed (-) */
+	bool ran;                 /* an attempt that ran finished: */
+	double started_at;        /* its start (0 unknown) */
+	double finished_at;       /* its end */
+	double wall, cpu, memory; /* s, s, MiB */
+	const char *worker;       /* the slot that ran it (NULL unknown) */
+} qf__bjp_delta;
+
+/* Apply d to batch_id's batch_job_performance (created when missing), in
+ * the caller's transaction: one row read (locked on PostgreSQL) and
+ * written, and for an attempt from a new worker slot a batch_workers row. */
+int qf__bjp_apply(qf__db *db, const char *batch_id, const qf__bjp_delta *d, double now,
+                  qf_err *err);
+/* The batch id's organisation ("" when personal) when actor a may read
+ * (QF__OP_READ) or change (QF__OP_UPDATE) the batch; QF_ENOENT
+ * store.not_found otherwise, store.invalid for a malformed id. org may be
+ * NULL. */
+int qf__batch_find(qf__db *db, const qf_actor *a, const char *id, qf__op op,
+                   char org[QF_UUID_STR], qf_err *err);
+/* The batch is finished when none of its jobs is queued or running:
+ * completed (a cancelled batch stays cancelled), with finished_at. */
+int qf__batch_settle(qf__db *db, const char *batch_id, double now, qf_err *err);
 
 /* ---- test hooks ------------------------------------------------------------ */
 

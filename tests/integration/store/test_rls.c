@@ -253,6 +253,11 @@ static const char fixtures_sql[] =
 	" (" Q(BATCH_A1) ", " Q(ID_A) ", " Q(ORG1) ", now());"
 	"INSERT INTO user_audit_log (id, user_id, org_id, action, status, created_at) VALUES"
 	" (1001, " Q(ID_A) ", " Q(ORG1) ", 'login', 'success', now() - interval '400 days');"
+	"INSERT INTO batch_workers (batch_id, worker, owner_id, org_id, attempts, created_at,"
+	"  updated_at) VALUES (" Q(BATCH_A1) ", 'host:1/0', " Q(ID_A) ", " Q(ORG1) ", 1, now(), now());"
+	"INSERT INTO user_credentials (user_id, password_hash, totp_secret, updated_at) VALUES"
+	" (" Q(ID_A) ", 'hash-of-a', 'totp-of-a', now()),"
+	" (" Q(ID_B) ", 'hash-of-b', 'totp-of-b', now());"
 	"COMMIT;";
 
 static int group_setup(void **state)
@@ -442,6 +447,9 @@ typedef struct table_check {
 /* Rows of one user only (no organisation): other users cannot see them,
  * and everyone may create its own. */
 #define OWN_ROWS "++++ -+-- -+-- -+-- ++++ ++++ ----"
+/* Rows of the system alone: not the user they are about, not a platform
+ * administrator. */
+#define SYSTEM_ROWS "---- ---- ---- ---- ---- ++++ ----"
 
 static const table_check tables[] = {
 	{"organisations", "SELECT count(*) FROM organisations WHERE id = " Q(ORG1), NULL,
@@ -567,6 +575,23 @@ static const table_check tables[] = {
 	  * organisations it belongs to; an organisation admin sees the
 	  * organisation's */
 	 "++pp --pp -+pp ++pp +-pp ++pp --pp"},
+	{"batch_workers",
+	 "SELECT count(*) FROM batch_workers WHERE batch_id = " Q(BATCH_A1) " AND worker = 'host:1/0'",
+	 NULL,
+	 "INSERT INTO batch_workers (batch_id, worker, owner_id, org_id, attempts, created_at,"
+	 " updated_at) VALUES (" Q(BATCH_A1) ", gen_random_uuid()::text, $1, " Q(ORG1) ", 1, now(),"
+	 " now())",
+	 "UPDATE batch_workers SET attempts = 2 WHERE batch_id = " Q(BATCH_A1)
+	 " AND worker = 'host:1/0'",
+	 "DELETE FROM batch_workers WHERE batch_id = " Q(BATCH_A1) " AND worker = 'host:1/0'",
+	 ORG_ROWS},
+	{"user_credentials", "SELECT count(*) FROM user_credentials WHERE user_id = " Q(ID_A),
+	 /* one row per user: the system makes room first (for others this
+	  * deletes nothing) */
+	 "DELETE FROM user_credentials WHERE user_id = $1",
+	 "INSERT INTO user_credentials (user_id, password_hash, updated_at) VALUES ($1, 'h', now())",
+	 "UPDATE user_credentials SET password_hash = 'replaced' WHERE user_id = " Q(ID_A),
+	 "DELETE FROM user_credentials WHERE user_id = " Q(ID_A), SYSTEM_ROWS},
 };
 
 static const table_check *find_table(const char *name)
@@ -858,7 +883,8 @@ static void test_each_policy_is_needed(void **state)
 	assert_int_equal(failures, 0);
 }
 
-/* Platform administrators and the system read every row of every table. */
+/* Platform administrators and the system read every row of every table,
+ * except that credentials are the system's alone. */
 static void test_admin_and_system_read_everything(void **state)
 {
 	(void)state;
@@ -874,9 +900,10 @@ static void test_admin_and_system_read_everything(void **state)
 			set_claims(g.app, &actors[readers[k]]);
 			long seen = query_long(g.app, sql);
 			exec_ok(g.app, "ROLLBACK");
-			if (seen != all) {
-				print_error("%s as %s sees %ld of %ld rows\n", tables[i].table,
-				            actors[readers[k]].name, seen, all);
+			long want = expected(&tables[i], readers[k], CMD_SELECT) == '+' ? all : 0;
+			if (seen != want) {
+				print_error("%s as %s sees %ld of %ld rows (expected %ld)\n", tables[i].table,
+				            actors[readers[k]].name, seen, all, want);
 				failures++;
 			}
 		}
@@ -1125,6 +1152,45 @@ static void test_no_rows_under_foreign_rows(void **state)
 	exec_ok(g.app, "ROLLBACK");
 }
 
+/* The hole 005 closed: anyone may create an organisation and add anyone
+ * to it, and co-members see each other's users rows, which held the
+ * password hash and TOTP secret. B does that to A: it sees A's users row,
+ * which has no secrets any more, and none of A's credentials. */
+static void test_credentials_out_of_reach(void **state)
+{
+	(void)state;
+	exec_ok(g.app, "BEGIN");
+	set_claims(g.app, &actors[ACT_B]);
+	exec_ok(g.app, "INSERT INTO organisations (id, name, owner_id, created_at)"
+	               " VALUES (" Q(ORG_NEW) ", 'trap', " Q(ID_B) ", now())");
+	exec_ok(g.app, "INSERT INTO memberships (user_id, org_id, role, created_at)"
+	               " VALUES (" Q(ID_B) ", " Q(ORG_NEW) ", 'admin', now())");
+	exec_ok(g.app, "INSERT INTO memberships (user_id, org_id, role, created_at)"
+	               " VALUES (" Q(ID_A) ", " Q(ORG_NEW) ", 'viewer', now())");
+	assert_int_equal(query_long(g.app, "SELECT count(*) FROM users WHERE id = " Q(ID_A)), 1);
+	assert_int_equal(query_long(g.app, "SELECT count(*) FROM user_credentials"), 0);
+	outcome o;
+	run_stmt(g.app, "SELECT count(password_hash) FROM users WHERE id = " Q(ID_A), NULL, &o);
+	assert_false(o.ok);
+	assert_string_equal(o.state, "42703"); /* undefined column */
+	exec_ok(g.app, "ROLLBACK");
+	/* nor does A see its own, nor its co-member OA */
+	static const int others[] = {ACT_A, ACT_OA, ACT_V, ACT_P, ACT_ANON};
+	for (size_t k = 0; k < COUNT(others); k++) {
+		exec_ok(g.app, "BEGIN");
+		set_claims(g.app, &actors[others[k]]);
+		assert_int_equal(query_long(g.app, "SELECT count(*) FROM user_credentials"), 0);
+		exec_ok(g.app, "ROLLBACK");
+	}
+	/* the system does (sign-in) */
+	exec_ok(g.app, "BEGIN");
+	set_claims(g.app, &actors[ACT_SYSTEM]);
+	assert_int_equal(query_long(g.app, "SELECT count(*) FROM user_credentials WHERE user_id = "
+	                                   Q(ID_A) " AND password_hash = 'hash-of-a'"),
+	                 1);
+	exec_ok(g.app, "ROLLBACK");
+}
+
 /* Malformed or inconsistent claims see nothing and write nothing
  * (table-driven): only qf.role = 'system' means the system, only
  * qf.role = 'user' with a valid user id means a user. */
@@ -1233,6 +1299,7 @@ int main(void)
 		cmocka_unit_test(test_user_cannot_raise_itself),
 		cmocka_unit_test(test_organisation_bootstrap),
 		cmocka_unit_test(test_no_rows_under_foreign_rows),
+		cmocka_unit_test(test_credentials_out_of_reach),
 		cmocka_unit_test(test_malformed_claims),
 		cmocka_unit_test(test_claims_do_not_leak),
 	};

@@ -382,6 +382,11 @@ static void test_catalog_invariants(void **state)
 		case QF__RULE_USERS:
 			assert_int_equal(t->owner, -1);
 			break;
+		case QF__RULE_SYSTEM:
+			/* the system's alone: no owner to default, nothing to share */
+			assert_int_equal(t->owner, -1);
+			assert_int_equal(t->org, -1);
+			break;
 		}
 	}
 }
