@@ -117,6 +117,8 @@ json_t *qf_job_to_json(const qf_job *j);
 int qf_job_write_metadata(const qf_job *j, qf_err *err);
 /* Read a job back from a metadata document / a job directory. */
 int qf_job_from_json(qf_job *j, const json_t *doc, qf_err *err);
+/* Parse dir/metadata.json (duplicate keys refused) into *doc. */
+int qf_job_read_metadata(const char *dir, json_t **doc, qf_err *err);
 int qf_job_load(qf_job *j, const char *dir, qf_err *err);
 
 /* A metadata-shaped document for an input record that could not be read

@@ -94,17 +94,10 @@ static int load_job(rjob *r, const char *dir, const char *name, qf_err *err)
 	char path[QF_MAX_PATH];
 	if (qf_fs_join(path, sizeof(path), dir, QF_METADATA_FILE))
 		return qf_err_set(err, QF_CAT_VALIDATION, "metadata.path", "path too long: %s", dir);
-	char *text = NULL;
-	size_t len = 0;
-	int rc = qf_fs_read(path, QF_MAX_INPUT_BYTES, &text, &len, err);
+	json_t *doc = NULL;
+	int rc = qf_job_read_metadata(dir, &doc, err);
 	if (rc)
 		return rc;
-	json_error_t jerr;
-	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	free(text);
-	if (!doc)
-		return qf_err_set(err, QF_CAT_VALIDATION, "metadata.invalid",
-		                  "could not parse %s line %d: %s", path, jerr.line, jerr.text);
 	rc = qf_job_from_json(&r->job, doc, err);
 	if (!rc)
 		rc = uuid_key(doc, "owner_id", r->owner, err);

@@ -401,7 +401,7 @@ int qf_job_from_json(qf_job *j, const json_t *doc, qf_err *err)
 	return 0;
 }
 
-int qf_job_load(qf_job *j, const char *dir, qf_err *err)
+int qf_job_read_metadata(const char *dir, json_t **doc, qf_err *err)
 {
 	char path[QF_MAX_PATH];
 	if (qf_fs_join(path, sizeof(path), dir, QF_METADATA_FILE))
@@ -412,16 +412,25 @@ int qf_job_load(qf_job *j, const char *dir, qf_err *err)
 	if (rc)
 		return rc;
 	json_error_t jerr;
-	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	*doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);
-	if (!doc)
+	if (!*doc)
 		return qf_err_set(err, QF_CAT_VALIDATION, "metadata.invalid",
 		                  "could not parse %s line %d: %s", path, jerr.line, jerr.text);
+	return 0;
+}
+
+int qf_job_load(qf_job *j, const char *dir, qf_err *err)
+{
+	json_t *doc = NULL;
+	int rc = qf_job_read_metadata(dir, &doc, err);
+	if (rc)
+		return rc;
 	rc = qf_job_from_json(j, doc, err);
 	json_decref(doc);
 	if (rc == 0 && !j->dir[0])
 		qf_strlcpy(j->dir, dir, sizeof(j->dir));
 	if (rc)
-		qf_err_prefix(err, "%s", path);
+		qf_err_prefix(err, "%s/%s", dir, QF_METADATA_FILE);
 	return rc;
 }
