@@ -25,7 +25,7 @@ run: deps
 	$(BUILD)/qforge run examples/caffeine.xyz
 
 test: deps
-	@test -f $(TEST_BUILD)/CMakeCache.txt || cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DQF_SANITIZE=ON
+	@test -f $(TEST_BUILD)/CMakeCache.txt || cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQF_SANITIZE=ON
 	cmake --build $(TEST_BUILD) -j$(JOBS)
 	scripts/run-tests $(TEST_BUILD) $(CTEST_ARGS)
 
