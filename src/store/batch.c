@@ -749,13 +749,17 @@ out:
 /* Run an UPDATE of the batch's calculations the actor may change; *n gets
  * the rows changed. */
 static int update_batch_calcs(qf__db *db, const qf_actor *a, const char *batch_id,
-                              const char *set_sql, double now, const char *where_sql, int *n,
-                              qf_err *err)
+                              const char *set_sql, bool finished, double now, const char *where_sql,
+                              int *n, qf_err *err)
 {
 	qf__query q;
 	qf__query_init(&q, qf__db_dialect(db));
 	qf__query_sql(&q, "UPDATE calculations SET %s, updated_at = ", set_sql);
 	qf__query_time(&q, now);
+	if (finished) {
+		qf__query_sql(&q, ", finished_at = ");
+		qf__query_time(&q, now);
+	}
 	qf__query_sql(&q, " WHERE batch_id = ");
 	qf__query_text(&q, batch_id);
 	qf__query_sql(&q, " AND %s AND ", where_sql);
@@ -796,15 +800,13 @@ int qf_store_batch_cancel(qf_store *s, const qf_actor *a, const char *id, int *c
 		goto out;
 	/* Queued jobs (also those whose worker was lost: a late result of theirs
 	 * is then refused) are cancelled; running ones are asked to stop. */
-	char set[256];
-	snprintf(set, sizeof(set),
-	         "status = 'cancelled', lease_owner = NULL, lease_token = NULL, lease_expires_at = "
-	         "NULL, not_before = NULL, finished_at = '%s'",
-	         ts);
-	if ((rc = update_batch_calcs(tx.db, a, id, set, now, "status = 'queued'", &c, err)))
+	if ((rc = update_batch_calcs(tx.db, a, id,
+	                             "status = 'cancelled', lease_owner = NULL, lease_token = NULL, "
+	                             "lease_expires_at = NULL, not_before = NULL",
+	                             true, now, "status = 'queued'", &c, err)))
 		goto out;
 	if ((rc = update_batch_calcs(tx.db, a, id, pg ? "cancel_requested = true" : "cancel_requested = 1",
-	                             now, "status = 'running' AND NOT cancel_requested", &r, err)))
+	                             false, now, "status = 'running' AND NOT cancel_requested", &r, err)))
 		goto out;
 	/* The batch is cancelled unless it had finished already; it is finished
 	 * once its running jobs are. */

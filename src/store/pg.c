@@ -7,8 +7,13 @@
  * (unnest arrays). '?' placeholders are rewritten to $1..$n.
  *
  * A statement that is run more than once (record_jobs reuses its statements
- * across jobs) is prepared on the server once per connection and kept in a
- * small per-connection cache keyed by its SQL text.
+ * across jobs; the queue runs the same few statements for every claim and
+ * finish) is prepared on the server once per connection and kept in a small
+ * per-connection cache keyed by its SQL text: the second time a text is
+ * seen on a connection, whether by the same statement object or by a new
+ * one. Planning is most of the cost of a short statement under row-level
+ * security (the policies are planned with it), and a prepared statement
+ * is planned once.
  */
 #include <errno.h>
 #include <libpq-fe.h>
@@ -22,8 +27,12 @@
 #include "qf/str.h"
 
 /* Server-side prepared statements kept per connection. record_jobs uses
- * about ten; the rest is headroom. Past it statements run unprepared. */
-#define PG_CACHE 64
+ * about ten, the queue about forty; the rest is headroom. Past it
+ * statements run unprepared. */
+#define PG_CACHE 128
+/* Hashes of SQL texts run once on a connection (a text seen again is
+ * prepared); a ring, so one-off texts do not take cache slots. */
+#define PG_SEEN 256
 
 typedef struct pg_prepared {
 	char *sql;
@@ -37,6 +46,8 @@ typedef struct pg_db {
 	pg_prepared cache[PG_CACHE];
 	int ncache;
 	unsigned counter;
+	uint64_t seen[PG_SEEN];
+	unsigned nseen;
 } pg_db;
 
 typedef struct pg_stmt {
@@ -148,6 +159,26 @@ static int pg_bind_null(qf__stmt *st, int i)
 	return set_val((pg_stmt *)st, i, NULL, 0);
 }
 
+/* FNV-1a of the SQL text (0 is kept for "empty slot"). */
+static uint64_t sql_hash(const char *sql)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h ? h : 1;
+}
+
+/* Whether sql ran on this connection before (and note that it has now). */
+static bool seen_before(pg_db *d, const char *sql)
+{
+	uint64_t h = sql_hash(sql);
+	for (unsigned i = 0; i < PG_SEEN; i++)
+		if (d->seen[i] == h)
+			return true;
+	d->seen[d->nseen++ % PG_SEEN] = h;
+	return false;
+}
+
 static const char *cached_name(pg_db *d, const char *sql)
 {
 	for (int i = 0; i < d->ncache; i++)
@@ -198,7 +229,8 @@ static int pg_step(qf__stmt *st, qf_err *err)
 		                  "the database connection was lost: retry later");
 	const char *name = cached_name(d, q->sql);
 	int rc = 0;
-	if (!name && q->runs > 0 && !(name = prepare_cached(d, q->sql, st->nparams, err, &rc)) && rc)
+	if (!name && (q->runs > 0 || seen_before(d, q->sql)) &&
+	    !(name = prepare_cached(d, q->sql, st->nparams, err, &rc)) && rc)
 		return rc;
 	q->runs++;
 	const char *const *vals = (const char *const *)q->vals;
@@ -366,6 +398,8 @@ static void clear_cache(pg_db *d)
 	for (int i = 0; i < d->ncache; i++)
 		free(d->cache[i].sql);
 	d->ncache = 0;
+	memset(d->seen, 0, sizeof(d->seen));
+	d->nseen = 0;
 }
 
 static void pg_close(qf__db *db)
