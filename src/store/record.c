@@ -21,6 +21,11 @@
  * PostgreSQL one unnest() statement per table for many rows), written in
  * foreign-key order: molecules, calculations, atoms, metrics, errors. The
  * rare update of an existing calculation is a statement of its own.
+ *
+ * The queue's finish (queue.c) writes one attempt with the same code:
+ * qf__record_results for the calculation's result columns and
+ * qf__record_attempt for its atoms, metrics (with the worker) and error row
+ * (with the retry history).
  */
 #include <errno.h>
 #include <fcntl.h>
