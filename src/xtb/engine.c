@@ -264,7 +264,7 @@ static int open_message(const void *msg, size_t len, uint32_t want_type, uint32_
 {
 	if (!msg || len < QF__ENGINE_HEADER)
 		return protocol(err, "shorter than a message header");
-	uint32_t type, plen;
+	uint32_t type = 0, plen = 0;
 	int rc = qf__engine_decode_header(msg, &type, &plen, seq, err);
 	if (rc)
 		return rc;
@@ -304,7 +304,7 @@ int qf__engine_encode_hello(qf_buf *b, const qf__engine_hello *h, qf_err *err)
 
 int qf__engine_decode_hello(const void *msg, size_t len, qf__engine_hello *h, qf_err *err)
 {
-	struct rd r;
+	struct rd r = {0};
 	uint32_t seq;
 	memset(h, 0, sizeof(*h));
 	int rc = open_message(msg, len, QF__ENGINE_HELLO, &seq, &r, err);
@@ -364,7 +364,7 @@ int qf__engine_encode_request(qf_buf *b, uint32_t seq, const qf__engine_request 
 int qf__engine_decode_request(const void *msg, size_t len, uint32_t *seq,
                               qf__engine_request *rq, qf_err *err)
 {
-	struct rd r;
+	struct rd r = {0};
 	memset(rq, 0, sizeof(*rq));
 	int rc = open_message(msg, len, QF__ENGINE_REQUEST, seq, &r, err);
 	if (rc)
@@ -480,7 +480,7 @@ int qf__engine_encode_reply(qf_buf *b, uint32_t seq, const qf__engine_reply *rp,
 int qf__engine_decode_reply(const void *msg, size_t len, uint32_t seq, int natoms,
                             qf__engine_reply *rp, qf_err *err)
 {
-	struct rd r;
+	struct rd r = {0};
 	uint32_t got_seq;
 	qf__engine_reply_init(rp);
 	int rc = open_message(msg, len, QF__ENGINE_REPLY, &got_seq, &r, err);
@@ -641,7 +641,7 @@ static int read_message(int fd, double deadline, unsigned char **out, size_t *ou
 	int io = read_full(fd, h, sizeof(h), deadline);
 	if (io != IO_OK)
 		return io;
-	uint32_t plen, seq;
+	uint32_t plen = 0, seq = 0;
 	if (qf__engine_decode_header(h, type, &plen, &seq, err))
 		return -1;
 	unsigned char *msg = malloc(QF__ENGINE_HEADER + (size_t)plen);
