@@ -22,7 +22,7 @@ deps:
 
 run: deps
 	$(MAKE) all
-	$(BUILD)/qforge run examples/caffeine.xyz
+	scripts/run-example $(BUILD)
 
 test: deps
 	@test -f $(TEST_BUILD)/CMakeCache.txt || cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQF_SANITIZE=ON
@@ -32,6 +32,8 @@ test: deps
 bench: deps
 	$(MAKE) all
 	bench/run-overhead
+	bench/store-insert
+	@if [ -x bench/batch-throughput ]; then bench/batch-throughput; fi
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD)
