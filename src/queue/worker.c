@@ -42,6 +42,13 @@
 /* Longest wait between attempts to reach an unreachable store, s. */
 #define STORE_RETRY_CAP_S 10.0
 
+/* Test hook (fault injection): when set to a number of milliseconds, every
+ * slot sleeps that long right before it finishes an attempt in the store,
+ * after the job directory and metadata.json are written. The survival tests
+ * (tests/integration/queue/) use it to land SIGKILLs between "result on
+ * disk" and "result committed" on purpose. Unset or 0 in production. */
+#define FAULT_COMMIT_DELAY_ENV "QF_FAULT_COMMIT_DELAY_MS"
+
 struct worker;
 
 struct slot {
@@ -69,6 +76,7 @@ struct worker {
 	int running_threads;
 	bool idle;      /* exit_when_idle: nothing is left */
 	bool done;      /* tells the heartbeat thread to end */
+	long commit_delay_ms; /* FAULT_COMMIT_DELAY_ENV (test hook), 0: none */
 	qf_worker_stats stats;
 };
 
@@ -164,6 +172,12 @@ static int slot_exec(void *ctx, const qf_mol *mol, const qf_spec *spec, int char
 static int finish(struct slot *sl, const qf_job *job, const qf_retry *retry)
 {
 	struct worker *w = sl->w;
+	if (w->commit_delay_ms > 0) {
+		/* test hook: a window between the job directory and the commit */
+		struct timespec d = {w->commit_delay_ms / 1000, w->commit_delay_ms % 1000 * 1000000L};
+		while (nanosleep(&d, &d) && errno == EINTR) {
+		}
+	}
 	for (int failures = 0;; failures++) {
 		qf_err err;
 		qf_err_init(&err);
@@ -514,6 +528,15 @@ int qf_worker_run(const qf_worker_opts *o, volatile sig_atomic_t *stop, qf_worke
 	}
 	if ((rc = qf_fs_mkdir_p(o->jobs_root, false, err)))
 		goto out;
+	const char *delay = getenv(FAULT_COMMIT_DELAY_ENV);
+	if (delay && *delay && !qf_parse_int(delay, 0, 600000, &w.commit_delay_ms)) {
+		rc = qf_err_set(err, QF_CAT_VALIDATION, "worker.options",
+		                "%s must be a number of milliseconds from 0 to 600000", FAULT_COMMIT_DELAY_ENV);
+		goto out;
+	}
+	if (w.commit_delay_ms > 0)
+		qf_log_warn(MODULE, "test hook %s=%ld: every commit is delayed", FAULT_COMMIT_DELAY_ENV,
+		            w.commit_delay_ms);
 	qf_store_opts so = {.pool_size = o->concurrency + 1 > QF_MAX_PG_POOL ? QF_MAX_PG_POOL
 	                                                                      : o->concurrency + 1};
 	const char *url = o->store_url ? o->store_url : qf_store_default_url();
