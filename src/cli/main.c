@@ -13,6 +13,8 @@ static const cli_command commands[] = {
 	{"engine", cmd_engine, NULL}, /* hidden: the xtb engine child (include/qf/engine.h) */
 	{"db", cmd_db, "migrate the store's schema, purge rows past retention"},
 	{"reindex", cmd_reindex, "record job directories (metadata.json) in the store"},
+	{"worker", cmd_worker, "claim calculations from the store and run them"},
+	{"batch", cmd_batch, "submit, follow and manage batches of calculations"},
 	{"version", cmd_version, "print the qforge version"},
 	{"help", cmd_help, "show this help"},
 };

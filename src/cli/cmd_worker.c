@@ -155,11 +155,11 @@ int cmd_worker(int argc, char **argv)
 	int rc = qf_worker_run(&o, &stop, &st, &err);
 	fprintf(stderr,
 	        "qforge worker: claimed %lld, completed %lld, failed %lld, retried %lld, cancelled %lld, "
-	        "released %lld, stale %lld, synced %lld (engine %lld, xtb program %lld)\n",
+	        "released %lld, stale %lld, synced %lld (engine %lld, xtb program %lld); store errors %lld\n",
 	        (long long)st.claimed, (long long)st.completed, (long long)st.failed,
 	        (long long)st.retried, (long long)st.cancelled, (long long)st.released,
 	        (long long)st.stale, (long long)st.synced, (long long)st.engine_runs,
-	        (long long)st.cli_runs);
+	        (long long)st.cli_runs, (long long)st.store_errors);
 	if (rc)
 		return cli_fail(&err);
 	return 0;
