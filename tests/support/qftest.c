@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "qf/fs.h"
+#include "qf/molio.h"
 #include "qf/str.h"
 
 extern char **environ;
@@ -158,6 +159,56 @@ void qft_output_release(qft_output *o)
 	free(o->out);
 	free(o->err);
 	memset(o, 0, sizeof(*o));
+}
+
+const char *qft_xtb_path(void)
+{
+	static char path[QF_MAX_PATH];
+	if (!path[0] && !qf_fs_which("xtb", path, sizeof(path)))
+		fail_msg("xtb is not installed: run scripts/install-deps");
+	return path;
+}
+
+void qft_load_xyz(qf_mol *m, const char *rel)
+{
+	char path[QF_MAX_PATH];
+	size_t len;
+	char *text = qft_slurp(qft_data(path, rel), &len);
+	qf_err e;
+	qf_err_init(&e);
+	qf_mol_init(m);
+	if (qf_mol_parse(m, QF_FMT_XYZ, path, text, len, &e))
+		fail_msg("could not read %s: %s", path, e.message);
+	free(text);
+}
+
+void qft_alkane(qf_mol *m, int n)
+{
+	const double half = 109.5 / 2 * M_PI / 180;
+	const double dx = 1.54 * sin(half), dy = 1.54 * cos(half) / 2;
+	const double hy = 1.09 * cos(half), hz = 1.09 * sin(half);
+	qf_err e;
+	qf_err_init(&e);
+	qf_mol_init(m);
+	assert_int_equal(qf_mol_resize(m, 3 * n + 2, &e), 0);
+	int a = 0;
+	for (int i = 0; i < n; i++) {
+		double s = i % 2 ? -1 : 1, x = i * dx, y = s * dy;
+		const double at[3][4] = {{6, x, y, 0}, {1, x, y + s * hy, hz}, {1, x, y + s * hy, -hz}};
+		for (int k = 0; k < 3; k++, a++) {
+			m->z[a] = (int)at[k][0];
+			for (int c = 0; c < 3; c++)
+				m->xyz[3 * a + c] = at[k][c + 1];
+		}
+	}
+	double s_end = (n - 1) % 2 ? -1 : 1;
+	const double ends[2][3] = {{-hz, dy + hy, 0}, {(n - 1) * dx + hz, s_end * (dy + hy), 0}};
+	for (int k = 0; k < 2; k++, a++) {
+		m->z[a] = 1;
+		for (int c = 0; c < 3; c++)
+			m->xyz[3 * a + c] = ends[k][c];
+	}
+	snprintf(m->name, sizeof(m->name), "C%dH%d", n, 2 * n + 2);
 }
 
 const char *qft_qforge(void)

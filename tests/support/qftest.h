@@ -41,6 +41,18 @@ void qft_run(qft_output *o, const char *const *argv, const char *const *env,
              const char *cwd, double timeout_s);
 void qft_output_release(qft_output *o);
 
+/* Path of the xtb program (fails the test when it is not installed). */
+const char *qft_xtb_path(void);
+
+struct qf_mol;
+/* Read the one molecule of an XYZ file under tests/data into m (initialised
+ * here); fails the test on error. */
+void qft_load_xyz(struct qf_mol *m, const char *rel);
+/* A straight-chain alkane CnH(2n+2), all-trans zig-zag in the xy plane:
+ * C-C 1.54 A, C-H 1.09 A, tetrahedral angles. Deterministic: a large
+ * molecule of any size for tests. */
+void qft_alkane(struct qf_mol *m, int n);
+
 /* Absolute path of the qforge program under test. */
 const char *qft_qforge(void);
 

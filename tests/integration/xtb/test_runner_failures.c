@@ -32,57 +32,6 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *xtb_path(void)
-{
-	static char path[QF_MAX_PATH];
-	if (!path[0] && !qf_fs_which("xtb", path, sizeof(path)))
-		fail_msg("xtb is not installed: run scripts/install-deps");
-	return path;
-}
-
-static void load(qf_mol *m, const char *rel)
-{
-	char path[QF_MAX_PATH];
-	size_t len;
-	char *text = qft_slurp(qft_data(path, rel), &len);
-	qf_err e;
-	qf_err_init(&e);
-	qf_mol_init(m);
-	if (qf_mol_parse(m, QF_FMT_XYZ, path, text, len, &e))
-		fail_msg("could not read %s: %s", path, e.message);
-	free(text);
-}
-
-/* A straight-chain alkane CnH(2n+2), all-trans zig-zag in the xy plane:
- * C-C 1.54 A, C-H 1.09 A, tetrahedral angles. Deterministic. */
-static void alkane(qf_mol *m, int n)
-{
-	const double half = 109.5 / 2 * M_PI / 180;
-	const double dx = 1.54 * sin(half), dy = 1.54 * cos(half) / 2;
-	const double hy = 1.09 * cos(half), hz = 1.09 * sin(half);
-	qf_err e;
-	qf_err_init(&e);
-	qf_mol_init(m);
-	assert_int_equal(qf_mol_resize(m, 3 * n + 2, &e), 0);
-	int a = 0;
-	for (int i = 0; i < n; i++) {
-		double s = i % 2 ? -1 : 1, x = i * dx, y = s * dy;
-		const double at[3][4] = {{6, x, y, 0}, {1, x, y + s * hy, hz}, {1, x, y + s * hy, -hz}};
-		for (int k = 0; k < 3; k++, a++) {
-			m->z[a] = (int)at[k][0];
-			for (int c = 0; c < 3; c++)
-				m->xyz[3 * a + c] = at[k][c + 1];
-		}
-	}
-	double s_end = (n - 1) % 2 ? -1 : 1;
-	const double ends[2][3] = {{-hz, dy + hy, 0}, {(n - 1) * dx + hz, s_end * (dy + hy), 0}};
-	for (int k = 0; k < 2; k++, a++) {
-		m->z[a] = 1;
-		for (int c = 0; c < 3; c++)
-			m->xyz[3 * a + c] = ends[k][c];
-	}
-	snprintf(m->name, sizeof(m->name), "C%dH%d", n, 2 * n + 2);
-}
 
 static void write_script(const char *path, const char *text)
 {
@@ -230,7 +179,7 @@ static void make_mol(qf_mol *m, enum mol_kind k)
 	qf_err e;
 	qf_err_init(&e);
 	if (k == M_CAFFEINE) {
-		load(m, "runner/caffeine.xyz");
+		qft_load_xyz(m, "runner/caffeine.xyz");
 		return;
 	}
 	qf_mol_init(m);
@@ -331,7 +280,7 @@ static void test_directory_refused(void **state)
 {
 	(void)state;
 	qf_mol mol;
-	load(&mol, "runner/caffeine.xyz");
+	qft_load_xyz(&mol, "runner/caffeine.xyz");
 	qf_spec s;
 	qf_spec_init(&s);
 	static const struct {
@@ -387,7 +336,7 @@ static void test_scc_not_converged(void **state)
 {
 	(void)state;
 	qf_mol mol;
-	load(&mol, "runner/caffeine.xyz");
+	qft_load_xyz(&mol, "runner/caffeine.xyz");
 	qf_spec s;
 	qf_spec_init(&s);
 	s.max_scc_iterations = 2;
@@ -407,7 +356,7 @@ static void test_opt_out_of_cycles(void **state)
 {
 	(void)state;
 	qf_mol mol;
-	load(&mol, "runner/caffeine.xyz");
+	qft_load_xyz(&mol, "runner/caffeine.xyz");
 	qf_spec s;
 	qf_spec_init(&s);
 	s.task = QF_TASK_OPT;
@@ -437,7 +386,7 @@ static void test_scc_fails_in_opt(void **state)
 {
 	(void)state;
 	qf_mol mol;
-	load(&mol, "runner/caffeine_stretched.xyz");
+	qft_load_xyz(&mol, "runner/caffeine_stretched.xyz");
 	qf_spec s;
 	qf_spec_init(&s);
 	s.task = QF_TASK_OPT;
@@ -459,7 +408,7 @@ static void pid_wrapper(const char *dir, char *script, char *pidfile, const char
 	qf_fs_join(pidfile, QF_MAX_PATH, dir, "pid");
 	char text[4 * QF_MAX_PATH];
 	snprintf(text, sizeof(text), "#!/bin/sh\necho $$ > \"%s\"\n%s\nexec \"%s\" \"$@\"\n", pidfile,
-	         extra, xtb_path());
+	         extra, qft_xtb_path());
 	write_script(script, text);
 }
 
@@ -525,7 +474,7 @@ static void test_timeout(void **state)
 	qft_tmpdir(tmp, "runner-timeout-fixture");
 	pid_wrapper(tmp, script, pidfile, "");
 	qf_mol mol;
-	alkane(&mol, 130);
+	qft_alkane(&mol, 130);
 	assert_int_equal(mol.natoms, 392);
 	qf_spec s;
 	qf_spec_init(&s);
@@ -561,7 +510,7 @@ static void test_killed(void **state)
 	qft_tmpdir(tmp, "runner-killed-fixture");
 	pid_wrapper(tmp, script, pidfile, "( sleep 0.3; kill -KILL $$ ) &");
 	qf_mol mol;
-	alkane(&mol, 130);
+	qft_alkane(&mol, 130);
 	qf_spec s;
 	qf_spec_init(&s);
 	s.timeout = 120;
@@ -596,7 +545,7 @@ static void test_not_found(void **state)
 	qft_write(plain, "#!/bin/sh\nexit 0\n");
 	assert_int_equal(chmod(plain, 0644), 0);
 	qf_mol mol;
-	load(&mol, "runner/caffeine.xyz");
+	qft_load_xyz(&mol, "runner/caffeine.xyz");
 	qf_spec s;
 	qf_spec_init(&s);
 	const struct {
@@ -667,12 +616,12 @@ static void test_environment(void **state)
 	         " echo unbuffered=$GFORTRAN_UNBUFFERED_PRECONNECTED;"
 	         " echo stack=$(ulimit -s); echo as=$(ulimit -v); } > \"%s\"\n"
 	         "exec \"%s\" \"$@\"\n",
-	         record, xtb_path());
+	         record, qft_xtb_path());
 	write_script(script, text);
 
 	qf_mol caffeine, big;
-	load(&caffeine, "runner/caffeine.xyz");
-	alkane(&big, 200); /* 602 atoms: GFN-FF keeps it fast */
+	qft_load_xyz(&caffeine, "runner/caffeine.xyz");
+	qft_alkane(&big, 200); /* 602 atoms: GFN-FF keeps it fast */
 	const struct {
 		const char *what;
 		const qf_mol *mol;
@@ -752,7 +701,7 @@ static void test_cancelled(void **state)
 {
 	(void)state;
 	qf_mol mol;
-	alkane(&mol, 130);
+	qft_alkane(&mol, 130);
 	qf_spec s;
 	qf_spec_init(&s);
 	volatile int flag = 1;

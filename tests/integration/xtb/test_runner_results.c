@@ -26,57 +26,6 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *xtb_path(void)
-{
-	static char path[QF_MAX_PATH];
-	if (!path[0] && !qf_fs_which("xtb", path, sizeof(path)))
-		fail_msg("xtb is not installed: run scripts/install-deps");
-	return path;
-}
-
-static void load(qf_mol *m, const char *rel)
-{
-	char path[QF_MAX_PATH];
-	size_t len;
-	char *text = qft_slurp(qft_data(path, rel), &len);
-	qf_err e;
-	qf_err_init(&e);
-	qf_mol_init(m);
-	if (qf_mol_parse(m, QF_FMT_XYZ, path, text, len, &e))
-		fail_msg("could not read %s: %s", path, e.message);
-	free(text);
-}
-
-/* A straight-chain alkane CnH(2n+2), all-trans zig-zag: C-C 1.54 A, C-H
- * 1.09 A, tetrahedral angles. Deterministic. */
-static void alkane(qf_mol *m, int n)
-{
-	const double half = 109.5 / 2 * M_PI / 180;
-	const double dx = 1.54 * sin(half), dy = 1.54 * cos(half) / 2;
-	const double hy = 1.09 * cos(half), hz = 1.09 * sin(half);
-	qf_err e;
-	qf_err_init(&e);
-	qf_mol_init(m);
-	assert_int_equal(qf_mol_resize(m, 3 * n + 2, &e), 0);
-	int a = 0;
-	for (int i = 0; i < n; i++) {
-		double s = i % 2 ? -1 : 1, x = i * dx, y = s * dy;
-		const double at[3][4] = {{6, x, y, 0}, {1, x, y + s * hy, hz}, {1, x, y + s * hy, -hz}};
-		for (int k = 0; k < 3; k++, a++) {
-			m->z[a] = (int)at[k][0];
-			for (int c = 0; c < 3; c++)
-				m->xyz[3 * a + c] = at[k][c + 1];
-		}
-	}
-	double s_end = (n - 1) % 2 ? -1 : 1;
-	const double ends[2][3] = {{-hz, dy + hy, 0}, {(n - 1) * dx + hz, s_end * (dy + hy), 0}};
-	for (int k = 0; k < 2; k++, a++) {
-		m->z[a] = 1;
-		for (int c = 0; c < 3; c++)
-			m->xyz[3 * a + c] = ends[k][c];
-	}
-	snprintf(m->name, sizeof(m->name), "C%dH%d", n, 2 * n + 2);
-}
 
 struct run {
 	char dir[QF_MAX_PATH];
@@ -152,7 +101,7 @@ static double direct_xtb(const char *geometry, const char *const *flags, bool wi
 	qft_write(path, "$end\n");
 	const char *argv[40];
 	int n = 0;
-	argv[n++] = xtb_path();
+	argv[n++] = qft_xtb_path();
 	argv[n++] = "geometry.xyz";
 	if (with_input) {
 		argv[n++] = "--input";
@@ -178,7 +127,7 @@ static void test_energy_matches_direct_run(void **state)
 {
 	(void)state;
 	qf_mol mol;
-	load(&mol, "runner/caffeine.xyz");
+	qft_load_xyz(&mol, "runner/caffeine.xyz");
 	qf_spec s;
 	qf_spec_init(&s);
 	struct run x;
@@ -222,7 +171,7 @@ static void test_comment_line_trap(void **state)
 {
 	(void)state;
 	qf_mol mol;
-	load(&mol, "runner/caffeine.xyz");
+	qft_load_xyz(&mol, "runner/caffeine.xyz");
 	qf_spec s;
 	qf_spec_init(&s);
 	struct run plain;
@@ -266,7 +215,7 @@ static void test_methods_and_solvation(void **state)
 {
 	(void)state;
 	qf_mol mol;
-	load(&mol, "runner/caffeine.xyz");
+	qft_load_xyz(&mol, "runner/caffeine.xyz");
 	static const struct {
 		qf_method method;
 		qf_solvation solvation;
@@ -315,7 +264,7 @@ static void test_gfn0(void **state)
 {
 	(void)state;
 	qf_mol mol;
-	load(&mol, "runner/caffeine.xyz");
+	qft_load_xyz(&mol, "runner/caffeine.xyz");
 	char *saved = getenv("XTBPATH") ? strdup(getenv("XTBPATH")) : NULL;
 	unsetenv("XTBPATH");
 	qf_spec s;
@@ -366,7 +315,7 @@ static void test_large_molecules(void **state)
 	} rows[] = {{130, QF_METHOD_GFN2, 1}, {334, QF_METHOD_GFNFF, 2}};
 	for (size_t i = 0; i < COUNT(rows); i++) {
 		qf_mol mol;
-		alkane(&mol, rows[i].carbons);
+		qft_alkane(&mol, rows[i].carbons);
 		qf_spec s;
 		qf_spec_init(&s);
 		s.method = rows[i].method;
@@ -389,7 +338,7 @@ static void test_version(void **state)
 	assert_int_equal(qf_xtb_version(NULL, v, sizeof(v), &e), 0);
 	assert_string_equal(v, "6.5.1");
 	memset(v, 0, sizeof(v));
-	assert_int_equal(qf_xtb_version(xtb_path(), v, sizeof(v), &e), 0); /* cached path */
+	assert_int_equal(qf_xtb_version(qft_xtb_path(), v, sizeof(v), &e), 0); /* cached path */
 	assert_string_equal(v, "6.5.1");
 	static const struct {
 		const char *program;
