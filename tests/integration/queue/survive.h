@@ -76,11 +76,119 @@ static inline void sv_sleep(double s)
 	}
 }
 
-/* Once per test program: orphans of killed workers come to us. */
+/* What a failing test leaves behind is undone by sv_teardown (cmocka
+ * teardown; also called by the tests themselves at the end): processes we
+ * started, PostgreSQL clusters, network namespaces, immutable files. Kept by
+ * value: a failed assertion leaves the test's stack behind. */
+enum { SV_CLEAN_PROC = 1, SV_CLEAN_PG, SV_CLEAN_NETNS, SV_CLEAN_MUTABLE };
+
+typedef struct sv_cleanup {
+	int kind;
+	pid_t pid;
+	char path[QF_MAX_PATH]; /* PG: the data directory; MUTABLE: the file */
+	char bin[QF_MAX_PATH];  /* PG: its binaries */
+	char netns[64];         /* PG: its namespace; NETNS: the namespace */
+} sv_cleanup;
+
+#define SV_MAX_CLEANUPS 64
+static sv_cleanup sv_cleanups[SV_MAX_CLEANUPS];
+
+static inline void sv_defer(const sv_cleanup *c)
+{
+	for (int i = 0; i < SV_MAX_CLEANUPS; i++)
+		if (!sv_cleanups[i].kind) {
+			sv_cleanups[i] = *c;
+			return;
+		}
+	fail_msg("too many things to clean up");
+}
+
+/* Forget a cleanup (done by its owner): by pid, or by path / netns. */
+static inline void sv_undefer(int kind, pid_t pid, const char *key)
+{
+	for (int i = 0; i < SV_MAX_CLEANUPS; i++) {
+		sv_cleanup *c = &sv_cleanups[i];
+		if (c->kind != kind)
+			continue;
+		if ((kind == SV_CLEAN_PROC && c->pid == pid) ||
+		    (kind == SV_CLEAN_NETNS && key && !strcmp(c->netns, key)) ||
+		    ((kind == SV_CLEAN_PG || kind == SV_CLEAN_MUTABLE) && key && !strcmp(c->path, key)))
+			memset(c, 0, sizeof(*c));
+	}
+}
+
+/* Run a command quietly, without failing the test (cleanup). */
+static inline void sv_quietly(const char *const *argv)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+		}
+}
+
+static inline void sv_subreaper(bool on)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0);
+}
+
+/* Once per test: orphans of killed workers come to us. */
 static inline void sv_setup(void)
 {
-	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	sv_subreaper(true);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+static inline void sv_reap_all(double grace_s);
+
+/* Undo what is left, newest first. */
+static inline int sv_teardown(void **state)
+{
+	(void)state;
+	for (int i = SV_MAX_CLEANUPS - 1; i >= 0; i--) {
+		sv_cleanup *c = &sv_cleanups[i];
+		switch (c->kind) {
+		case SV_CLEAN_PROC:
+			kill(c->pid, SIGKILL);
+			waitpid(c->pid, NULL, 0);
+			break;
+		case SV_CLEAN_PG: {
+			char pgctl[QF_MAX_PATH + 16];
+			snprintf(pgctl, sizeof(pgctl), "%s/pg_ctl", c->bin);
+			const char *plain[] = {"runuser", "-u", "postgres", "--", pgctl, "-D", c->path,
+			                       "-m", "immediate", "-w", "stop", NULL};
+			const char *in_ns[] = {"ip", "netns", "exec", c->netns, "runuser", "-u", "postgres",
+			                       "--", pgctl, "-D", c->path, "-m", "immediate", "-w", "stop",
+			                       NULL};
+			sv_quietly(c->netns[0] ? in_ns : plain);
+			break;
+		}
+		case SV_CLEAN_NETNS: {
+			const char *argv[] = {"ip", "netns", "del", c->netns, NULL};
+			sv_quietly(argv);
+			break;
+		}
+		case SV_CLEAN_MUTABLE: {
+			const char *argv[] = {"chattr", "-i", c->path, NULL};
+			sv_quietly(argv);
+			break;
+		}
+		default:
+			break;
+		}
+		memset(c, 0, sizeof(*c));
+	}
+	sv_reap_all(2);
+	return 0;
 }
 
 /* Reap every child that has ended (orphans included), without waiting. */
@@ -155,6 +263,7 @@ static inline void sv_spawn(sv_proc *p, const char *const *argv, const char *con
 	close(fd);
 	free(envp);
 	p->pid = pid;
+	sv_defer(&(sv_cleanup){.kind = SV_CLEAN_PROC, .pid = pid});
 }
 
 /* Wait up to timeout_s for p to end; true when it has. */
@@ -169,6 +278,7 @@ static inline bool sv_wait(sv_proc *p, double timeout_s)
 		if (r == p->pid) {
 			p->exited = true;
 			p->status = st;
+			sv_undefer(SV_CLEAN_PROC, p->pid, NULL);
 			return true;
 		}
 		if (r < 0 && errno != EINTR)
@@ -435,8 +545,12 @@ static inline void sv_pg_quiet(void *arg, const char *message)
 static inline PGconn *sv_pg_connect(const char *url)
 {
 	PGconn *c = PQconnectdb(url);
-	if (!c || PQstatus(c) != CONNECTION_OK)
-		fail_msg("could not connect to %s: %s", url, c ? PQerrorMessage(c) : "out of memory");
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		char msg[512];
+		qf_strlcpy(msg, c ? PQerrorMessage(c) : "out of memory", sizeof(msg));
+		PQfinish(c);
+		fail_msg("could not connect to %s: %s", url, msg);
+	}
 	PQsetNoticeProcessor(c, sv_pg_quiet, NULL);
 	return c;
 }
@@ -885,6 +999,11 @@ static inline void sv_pg_init(sv_pg *pg, const char *name, const char *netns, co
 	if (sv_pg_run(pg, &o, "initdb", args))
 		fail_msg("initdb failed:\n%s\n%s", o.out, o.err);
 	qft_output_release(&o);
+	sv_cleanup c = {.kind = SV_CLEAN_PG};
+	qf_strlcpy(c.path, pg->data, sizeof(c.path));
+	qf_strlcpy(c.bin, pg->bin, sizeof(c.bin));
+	qf_strlcpy(c.netns, pg->netns, sizeof(c.netns));
+	sv_defer(&c);
 	if (hba) {
 		char conf[QF_MAX_PATH];
 		qft_join(conf, pg->data, "pg_hba.conf");
@@ -895,6 +1014,15 @@ static inline void sv_pg_init(sv_pg *pg, const char *name, const char *netns, co
 	}
 }
 
+/* The server's options: port, socket directory, addresses. */
+static inline void sv_pg_opts(const sv_pg *pg, char *out, size_t size)
+{
+	if (qf_snprintf(out, size,
+	                "-p %d -k %s -c listen_addresses='%s' -c fsync=off -c max_connections=100",
+	                pg->port, pg->dir, pg->listen))
+		fail_msg("server options too long");
+}
+
 /* Start the server on pg->port (a free one is picked on the first start). */
 static inline void sv_pg_start(sv_pg *pg)
 {
@@ -902,21 +1030,20 @@ static inline void sv_pg_start(sv_pg *pg)
 	for (int attempt = 0; attempt < 20; attempt++) {
 		if (!pg->port || attempt > 0)
 			pg->port = 20000 + (int)(rand_r(&seed) % 40000);
-		char opts[512];
-		snprintf(opts, sizeof(opts),
-		         "-p %d -k %s -c listen_addresses='%s' -c fsync=off -c max_connections=100", pg->port,
-		         pg->dir, pg->listen);
+		char opts[QF_MAX_PATH + 256];
+		sv_pg_opts(pg, opts, sizeof(opts));
 		const char *args[] = {"-D", pg->data, "-l", pg->logfile, "-w", "-t", "60", "-o", opts,
 		                      "start", NULL};
 		qft_output o;
+		/* the server is not an orphan of ours to reap: it goes to init */
+		sv_subreaper(false);
 		int rc = sv_pg_run(pg, &o, "pg_ctl", args);
+		sv_subreaper(true);
 		qft_output_release(&o);
 		if (rc == 0) {
 			pg->running = true;
 			return;
 		}
-		if (pg->running)
-			break; /* a restart keeps its port */
 	}
 	char *log = sv_read(pg->logfile);
 	fail_msg("could not start PostgreSQL in %s:\n%s", pg->dir, log);
@@ -925,15 +1052,15 @@ static inline void sv_pg_start(sv_pg *pg)
 /* Start again on the same port (after sv_pg_stop). */
 static inline void sv_pg_restart(sv_pg *pg)
 {
-	char opts[512];
-	snprintf(opts, sizeof(opts),
-	         "-p %d -k %s -c listen_addresses='%s' -c fsync=off -c max_connections=100", pg->port,
-	         pg->dir, pg->listen);
+	char opts[QF_MAX_PATH + 256];
+	sv_pg_opts(pg, opts, sizeof(opts));
 	const char *args[] = {"-D", pg->data, "-l", pg->logfile, "-w", "-t", "60", "-o", opts,
 	                      "start", NULL};
 	for (int attempt = 0; attempt < 10; attempt++) {
 		qft_output o;
+		sv_subreaper(false);
 		int rc = sv_pg_run(pg, &o, "pg_ctl", args);
+		sv_subreaper(true);
 		qft_output_release(&o);
 		if (rc == 0) {
 			pg->running = true;
@@ -972,6 +1099,7 @@ static inline void sv_pg_destroy(sv_pg *pg)
 {
 	if (pg->running)
 		sv_pg_stop(pg, "immediate");
+	sv_undefer(SV_CLEAN_PG, 0, pg->data);
 	if (pg->dir[0])
 		qf_fs_rm_rf(pg->dir);
 	memset(pg, 0, sizeof(*pg));

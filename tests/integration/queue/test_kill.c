@@ -245,8 +245,8 @@ static void test_kill_postgres(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kill_sqlite),
-		cmocka_unit_test(test_kill_postgres),
+		cmocka_unit_test_teardown(test_kill_sqlite, sv_teardown),
+		cmocka_unit_test_teardown(test_kill_postgres, sv_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
