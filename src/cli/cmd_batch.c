@@ -187,7 +187,9 @@ struct submitter {
 	qf_store *store;
 	qf_actor actor;
 	const struct batch_args *a;
-	char batch_id[QF_UUID_STR];
+	char batch_id[QF_UUID_STR]; /* "" until the first chunk is queued */
+	char name[QF_MAX_NAME];
+	char source[QF_MAX_PATH];
 	char xtb_version[32];
 	qf_submit_item items[QF_RECORD_CHUNK];
 	qf_mol mols[QF_RECORD_CHUNK];
@@ -209,10 +211,22 @@ static void clear_chunk(struct submitter *s)
 	s->n = 0;
 }
 
+/* The batch is created with its first molecules, so that input holding
+ * none leaves no empty batch behind. */
 static int flush(struct submitter *s)
 {
 	if (s->n == 0)
 		return 0;
+	if (!s->batch_id[0]) {
+		qf_err err;
+		qf_err_init(&err);
+		if (qf_store_batch_create(s->store, &s->actor, s->name, &s->a->spec, s->source, NULL,
+		                          s->batch_id, &err)) {
+			s->batch_id[0] = '\0';
+			clear_chunk(s);
+			return cli_fail(&err);
+		}
+	}
 	qf_submit_opts so = {
 		.batch_id = s->batch_id,
 		.priority = s->a->priority,
@@ -379,15 +393,10 @@ static int batch_submit(struct batch_args *a)
 		qf_store_close(s.store);
 		return cli_fail(&err);
 	}
-	char name[QF_MAX_NAME];
-	qf_strlcpy(name, a->name ? a->name : base_name(a->target), sizeof(name));
-	char source[QF_MAX_PATH];
-	if (!realpath(a->target, source))
-		qf_strlcpy(source, a->target, sizeof(source));
-	if ((rc = qf_store_batch_create(s.store, &s.actor, name, &a->spec, source, NULL, s.batch_id, &err))) {
-		qf_store_close(s.store);
-		return cli_fail(&err);
-	}
+	const char *name = s.name;
+	qf_strlcpy(s.name, a->name ? a->name : base_name(a->target), sizeof(s.name));
+	if (!realpath(a->target, s.source))
+		qf_strlcpy(s.source, a->target, sizeof(s.source));
 	rc = S_ISDIR(st.st_mode) ? submit_dir(&s, a->target) : submit_file(&s, a->target);
 	if (!rc)
 		rc = flush(&s);
@@ -395,6 +404,12 @@ static int batch_submit(struct batch_args *a)
 	qf_store_close(s.store);
 	if (rc)
 		return rc;
+	if (s.submitted == 0) {
+		qf_err_set(&err, QF_CAT_VALIDATION, "input.empty",
+		           "no molecule of %s could be queued%s: no batch was created", a->target,
+		           s.unreadable ? " (see above)" : "");
+		return cli_fail(&err);
+	}
 	if (a->json) {
 		json_t *doc = json_pack("{s:s,s:s,s:I,s:I,s:I}", "batch_id", s.batch_id, "name", name,
 		                        "submitted", (json_int_t)s.submitted, "reused",
@@ -411,7 +426,7 @@ static int batch_submit(struct batch_args *a)
 	if (s.unreadable)
 		fprintf(stderr, "; %zu record(s) could not be read (see above)", s.unreadable);
 	fprintf(stderr, "\n");
-	return s.submitted == 0 && s.unreadable ? qf_err_exit_status(QF_CAT_VALIDATION) : 0;
+	return 0;
 }
 
 /* ---- status ------------------------------------------------------------------ */
@@ -523,7 +538,9 @@ static void format_duration(double s, char *out, size_t size)
 }
 
 /* The exit status of a finished batch: 0 when everything completed, else
- * that of the category with most failures. */
+ * that of the category with most failures; when nothing failed but some
+ * calculations were cancelled, that of a system error (a worker records a
+ * cancellation as system, queue.cancelled): the results are not all there. */
 static int batch_exit_status(const json_t *doc)
 {
 	const json_t *by = json_object_get(json_object_get(doc, "failures"), "by_category");
@@ -538,6 +555,8 @@ static int batch_exit_status(const json_t *doc)
 	}
 	if (worst)
 		return qf_err_exit_status(qf_category_parse(worst) ? qf_category_parse(worst) : QF_CAT_UNKNOWN);
+	if (count_of(doc, "cancelled") > 0)
+		return qf_err_exit_status(QF_CAT_SYSTEM);
 	return 0;
 }
 
