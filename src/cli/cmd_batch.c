@@ -5,8 +5,10 @@
  *                   [--force] [--format F] [--store URL]
  *       queue one calculation per molecule of a multi-molecule XYZ, SDF or
  *       SMILES file, or of every such file in a directory; prints the batch
- *       id. Records that cannot be read are reported by source and record
- *       number; the others are queued.
+ *       id. Records that cannot be read, or hold a molecule the calculation
+ *       would refuse (overlapping atoms, elements beyond the method, an
+ *       impossible charge), are reported by source and record number; the
+ *       others are queued.
  *   status ID [--json]    counts, failures by category, batch statistics
  *   wait ID               a progress bar (done/total, rate, ETA, failures by
  *                         category) on a terminal, plain lines otherwise;
@@ -27,6 +29,7 @@
 #include "cli.h"
 #include "qf/clock.h"
 #include "qf/fs.h"
+#include "qf/job.h"
 #include "qf/limits.h"
 #include "qf/molio.h"
 #include "qf/runner.h"
@@ -254,6 +257,25 @@ static int flush(struct submitter *s)
 	return 0;
 }
 
+/* Whether a molecule read well must still be refused: what the run would
+ * refuse (qf_mol_validate, with the batch's method and the effective charge
+ * and unpaired electrons, exactly as the runner checks before xtb starts),
+ * and charges out of the range the queue keeps. Refused here, it is reported
+ * by its record number and the rest is queued; the store would otherwise
+ * refuse the whole chunk it is in. */
+static bool refused(const qf_mol *m, const qf_spec *spec, qf_err *err)
+{
+	int charge, uhf;
+	qf_job_effective_charge(m, spec, &charge, &uhf);
+	if (charge < -QF_MAX_ABS_CHARGE || charge > QF_MAX_ABS_CHARGE || uhf < 0 || uhf > QF_MAX_UHF) {
+		qf_err_set(err, QF_CAT_VALIDATION, "input.charge",
+		           "charge %d / unpaired electrons %d out of range (|charge| <= %d, 0 <= uhf <= %d)",
+		           charge, uhf, QF_MAX_ABS_CHARGE, QF_MAX_UHF);
+		return true;
+	}
+	return qf_mol_validate(m, qf_method_max_z(spec->method), charge, uhf, err) != 0;
+}
+
 static int submit_file(struct submitter *s, const char *path)
 {
 	qf_err err;
@@ -280,6 +302,13 @@ static int submit_file(struct submitter *s, const char *path)
 			qf_mol_release(m);
 			if (!qf_reader_can_continue(r))
 				break;
+			continue;
+		}
+		if (refused(m, &s->a->spec, &err)) {
+			fprintf(stderr, "qforge: %s record %d: %s (%s)\n", path, qf_reader_record(r),
+			        err.message, err.code);
+			s->unreadable++;
+			qf_mol_release(m);
 			continue;
 		}
 		size_t len = 0;
@@ -424,7 +453,8 @@ static int batch_submit(struct batch_args *a)
 	if (s.reused)
 		fprintf(stderr, ", %zu of them already done (identical stored results reused)", s.reused);
 	if (s.unreadable)
-		fprintf(stderr, "; %zu record(s) could not be read (see above)", s.unreadable);
+		fprintf(stderr, "; %zu record(s) could not be read or were refused (see above)",
+		        s.unreadable);
 	fprintf(stderr, "\n");
 	return 0;
 }
