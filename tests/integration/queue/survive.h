@@ -484,12 +484,24 @@ static const sv_atom sv_ethanol[] = {
 	{"H", 1.6812, 0.3334, -0.8885},  {"H", 2.0133, -1.1561, 0.0000},  {"H", -1.7280, 0.4130, 0.0000},
 };
 
-/* Atoms of a kind: 'w' water (3), 'm' methane (5), 'e' ethanol (9). */
+static const sv_atom sv_ammonia[] = {
+	{"N", 0.0000, 0.0000, 0.0000},    {"H", 0.0000, 0.9377, -0.3816},
+	{"H", 0.8121, -0.4689, -0.3816},  {"H", -0.8121, -0.4689, -0.3816},
+};
+static const sv_atom sv_ethylene[] = {
+	{"C", 0.0000, 0.0000, 0.6695},  {"C", 0.0000, 0.0000, -0.6695}, {"H", 0.0000, 0.9289, 1.2321},
+	{"H", 0.0000, -0.9289, 1.2321}, {"H", 0.0000, 0.9289, -1.2321}, {"H", 0.0000, -0.9289, -1.2321},
+};
+
+/* Atoms of a kind: 'w' water (3), 'a' ammonia (4), 'm' methane (5),
+ * 'y' ethylene (6), 'e' ethanol (9). */
 static inline const sv_atom *sv_kind(char kind, int *natoms, const char **name)
 {
 	switch (kind) {
 	case 'w': *natoms = 3; *name = "water"; return sv_water;
+	case 'a': *natoms = 4; *name = "ammonia"; return sv_ammonia;
 	case 'm': *natoms = 5; *name = "methane"; return sv_methane;
+	case 'y': *natoms = 6; *name = "ethylene"; return sv_ethylene;
 	case 'e': *natoms = 9; *name = "ethanol"; return sv_ethanol;
 	default: fail_msg("unknown molecule kind '%c'", kind);
 	}
