@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "qf/str.h"
@@ -20,6 +21,8 @@
 typedef struct sq_db {
 	qf__db base;
 	sqlite3 *h;
+	char *path;          /* to reopen a connection SQLite opened read-only */
+	int busy_timeout_ms;
 } sq_db;
 
 typedef struct sq_stmt {
@@ -206,8 +209,99 @@ static const qf__stmt_ops sq_stmt_ops = {
 
 /* ---- connection ------------------------------------------------------- */
 
+static int sq_exec(qf__db *db, const char *sql, qf_err *err);
+
+/* The settings of every connection (see the top of this file). */
+static int sq_setup(sq_db *d, qf_err *err)
+{
+	sqlite3_extended_result_codes(d->h, 1);
+	sqlite3_busy_timeout(d->h, d->busy_timeout_ms);
+	/* journal_mode returns a row; sqlite3_exec ignores it. */
+	return sq_exec(&d->base,
+	               "PRAGMA journal_mode = WAL;"
+	               "PRAGMA synchronous = FULL;"
+	               "PRAGMA foreign_keys = ON;"
+	               "PRAGMA temp_store = MEMORY;"
+	               /* 32 MiB of page cache (the default is 2 MiB): recording
+	                * thousands of calculations touches the pages of several
+	                * indexes at once, which otherwise go back and forth to the
+	                * OS cache. One connection per process. */
+	               "PRAGMA cache_size = -32768;",
+	               err);
+}
+
+/* Whether the database file, its directory and its WAL and shared-memory
+ * files (when they exist) may be written by this process now. */
+static bool sq_writable_now(const char *path)
+{
+	char other[PATH_MAX];
+	if (access(path, W_OK))
+		return false;
+	static const char *const suffixes[] = {"-wal", "-shm"};
+	for (size_t i = 0; i < 2; i++) {
+		if (qf_snprintf(other, sizeof(other), "%s%s", path, suffixes[i]))
+			return false;
+		if (access(other, F_OK) == 0 && access(other, W_OK))
+			return false;
+	}
+	qf_strlcpy(other, path, sizeof(other));
+	char *slash = strrchr(other, '/');
+	if (slash == other)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		qf_strlcpy(other, ".", sizeof(other));
+	return access(other, W_OK) == 0;
+}
+
+static int sq_connect(sq_db *d, qf_err *err);
+
+/* SQLite opens a database it may not write (the file or its directory
+ * read-only at that moment) read-only without a word, and such a connection
+ * stays read-only after the file becomes writable again: a long-lived
+ * process (a worker started while the database was read-only) could then
+ * never write. Before a write transaction, such a connection is replaced by
+ * a fresh one once the files are writable; until then the transaction fails
+ * as before (read-only database: the store is unavailable, the caller
+ * retries). The old connection is closed first: SQLite shares a database's
+ * shared-memory index between the connections of a process, read-only when
+ * the first one opened it so. No statement is open at that point
+ * (statements live inside transactions), so the close is immediate. */
+static void sq_reopen_if_read_only(sq_db *d)
+{
+	if (!d->h || sqlite3_db_readonly(d->h, "main") != 1 || !sq_writable_now(d->path))
+		return;
+	sqlite3_close_v2(d->h);
+	d->h = NULL;
+	sq_connect(d, NULL); /* should it fail, the transaction reports why */
+}
+
+/* A connection for d when it has none (its reopening failed). */
+static int sq_connect(sq_db *d, qf_err *err)
+{
+	if (d->h)
+		return 0;
+	if (sqlite3_open_v2(d->path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+	    SQLITE_OK) {
+		int rc = qf_err_set(err, QF_CAT_SYSTEM, "store.unavailable",
+		                    "could not open the SQLite database %s again: %s", d->path,
+		                    d->h ? sqlite3_errmsg(d->h) : "out of memory");
+		sqlite3_close_v2(d->h);
+		d->h = NULL;
+		return rc;
+	}
+	sq_setup(d, NULL); /* as at the first open; a failure shows in the next statement */
+	return 0;
+}
+
 static int sq_exec(qf__db *db, const char *sql, qf_err *err)
 {
+	if (!strncmp(sql, "BEGIN IMMEDIATE", 15))
+		sq_reopen_if_read_only((sq_db *)db);
+	int crc = sq_connect((sq_db *)db, err);
+	if (crc)
+		return crc;
 	sqlite3 *h = ((sq_db *)db)->h;
 	char *msg = NULL;
 	int rc = sqlite3_exec(h, sql, NULL, NULL, &msg);
@@ -221,6 +315,9 @@ static int sq_exec(qf__db *db, const char *sql, qf_err *err)
 
 static int sq_prepare(qf__db *db, const char *sql, qf__stmt **out, qf_err *err)
 {
+	int crc = sq_connect((sq_db *)db, err);
+	if (crc)
+		return crc;
 	sqlite3 *h = ((sq_db *)db)->h;
 	sq_stmt *q = calloc(1, sizeof(*q));
 	if (!q)
@@ -241,6 +338,7 @@ static void sq_close(qf__db *db)
 {
 	sq_db *d = (sq_db *)db;
 	sqlite3_close_v2(d->h);
+	free(d->path);
 	free(d);
 }
 
@@ -257,30 +355,19 @@ int qf__sqlite_open(qf__db **out, const char *path, int busy_timeout_ms, qf_err 
 		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	d->base.ops = &sq_db_ops;
 	d->base.dialect = QF__SQLITE;
+	d->busy_timeout_ms = busy_timeout_ms;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
 	int rc = sqlite3_open_v2(path, &d->h, flags, NULL);
-	if (rc != SQLITE_OK) {
+	if (rc != SQLITE_OK || !(d->path = strdup(path))) {
 		int r = qf_err_set(err, QF_CAT_SYSTEM, "store.unavailable",
 		                   "could not open the SQLite database %s: %s", path,
-		                   d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc));
+		                   rc != SQLITE_OK ? (d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc))
+		                                   : "out of memory");
 		sqlite3_close_v2(d->h);
 		free(d);
 		return r;
 	}
-	sqlite3_extended_result_codes(d->h, 1);
-	sqlite3_busy_timeout(d->h, busy_timeout_ms);
-	/* journal_mode returns a row; sqlite3_exec ignores it. */
-	rc = sq_exec(&d->base,
-	             "PRAGMA journal_mode = WAL;"
-	             "PRAGMA synchronous = FULL;"
-	             "PRAGMA foreign_keys = ON;"
-	             "PRAGMA temp_store = MEMORY;"
-	             /* 32 MiB of page cache (the default is 2 MiB): recording
-	              * thousands of calculations touches the pages of several
-	              * indexes at once, which otherwise go back and forth to the
-	              * OS cache. One connection per process. */
-	             "PRAGMA cache_size = -32768;",
-	             err);
+	rc = sq_setup(d, err);
 	if (rc) {
 		/* Typically a locked or read-only file: the machine, not the caller. */
 		char why[QF_MAX_ERR_MSG];
