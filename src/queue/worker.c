@@ -107,14 +107,16 @@ static bool stopping(const struct worker *w)
 	return *w->stop > 0;
 }
 
-/* Sleep up to s seconds, waking early when the worker stops or ends. */
-static void nap(struct worker *w, double s)
+/* Sleep up to s seconds, waking early when the worker stops or ends, and,
+ * when idle_too, once (with exit_when_idle) a slot found nothing left to do:
+ * the other slots then end at once instead of after their poll interval. */
+static void nap_until(struct worker *w, double s, bool idle_too)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	double end = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + s;
 	pthread_mutex_lock(&w->mu);
-	while (!w->done && !stopping(w)) {
+	while (!w->done && !(idle_too && w->idle) && !stopping(w)) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		double now = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 		if (now >= end)
@@ -125,6 +127,11 @@ static void nap(struct worker *w, double s)
 		pthread_cond_timedwait(&w->cv, &w->mu, &abs);
 	}
 	pthread_mutex_unlock(&w->mu);
+}
+
+static void nap(struct worker *w, double s)
+{
+	nap_until(w, s, false);
 }
 
 /* A factor in [1 - f, 1 + f]: spreads workers' polls apart. */
@@ -358,7 +365,7 @@ static void *slot_main(void *arg)
 			count(w, &w->stats.store_errors);
 			if (store_failures++ == 0)
 				qf_log_warn(MODULE, "%s: could not claim: %s; retrying", sl->worker_id, err.message);
-			nap(w, store_backoff(store_failures));
+			nap_until(w, store_backoff(store_failures), true);
 			continue;
 		}
 		store_failures = 0;
@@ -375,7 +382,7 @@ static void *slot_main(void *arg)
 			double now = qf_clock_now();
 			if (next_ready > now && next_ready - now < wait)
 				wait = next_ready - now;
-			nap(w, wait * jitter(0.25));
+			nap_until(w, wait * jitter(0.25), true);
 			continue;
 		}
 		count(w, &w->stats.claimed);
