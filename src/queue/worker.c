@@ -20,12 +20,15 @@
 #include "qf/queue.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -262,13 +265,110 @@ out:
 	return synced;
 }
 
+/* A job's directory belongs to one process of this machine at a time: the
+ * slot holds a lock file, <jobs root>/<job id>.lock (flock), from before it
+ * touches the directory until the attempt is committed. A worker that lost
+ * its lease without noticing yet (paused past it: SIGSTOP, a suspended
+ * machine) still holds that lock, and would otherwise go on writing into the
+ * directory of the attempt that took over: its stale metadata.json over the
+ * new one. The new claim waits for the lock (its own lease kept by the
+ * heartbeats), then finds the other's result (try_sync) or runs alone. After
+ * JOB_LOCK_WAIT_LEASES leases it gives the job back instead.
+ *
+ * Returns false when the job was given back; else true with *fd the lock (-1
+ * when none could be made: the directory itself will then fail, as before).
+ * The lock file is removed by its holder (unlock_job_dir); a waiter that
+ * then gets the lock of the removed file tries again with a new one. */
+#define JOB_LOCK_WAIT_LEASES 3
+
+static bool lock_job_dir(struct slot *sl, int *fd)
+{
+	struct worker *w = sl->w;
+	const qf_claim *c = &sl->claim;
+	*fd = -1;
+	char path[QF_MAX_PATH];
+	if (qf_snprintf(path, sizeof(path), "%s/%s.lock", w->o->jobs_root, c->id))
+		return true;
+	double give_up = qf_clock_mono() + fmax(JOB_LOCK_WAIT_LEASES * w->o->lease_seconds, 5.0);
+	bool waited = false;
+	for (;;) {
+		int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (f < 0) {
+			qf_log_warn(MODULE, "%s: could not create %s: %s", sl->worker_id, path, strerror(errno));
+			return true;
+		}
+		if (flock(f, LOCK_EX | LOCK_NB) == 0) {
+			struct stat a, b;
+			if (fstat(f, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+			    a.st_ino == b.st_ino) {
+				*fd = f;
+				if (waited)
+					qf_log_info(MODULE, "%s: job %s: its directory is free again", sl->worker_id,
+					            c->id);
+				return true;
+			}
+			close(f); /* its holder removed it meanwhile: lock the next one */
+			continue;
+		}
+		int e = errno;
+		close(f);
+		if (e != EWOULDBLOCK && e != EINTR) {
+			qf_log_warn(MODULE, "%s: could not lock %s: %s", sl->worker_id, path, strerror(e));
+			return true;
+		}
+		if (!waited)
+			qf_log_warn(MODULE, "%s: job %s: its directory is still in use by another process of "
+			            "this machine (a worker that lost the lease without noticing yet); waiting "
+			            "for it", sl->worker_id, c->id);
+		waited = true;
+		pthread_mutex_lock(&w->mu);
+		bool lost = sl->lost;
+		pthread_mutex_unlock(&w->mu);
+		if (lost)
+			return false; /* the job went elsewhere meanwhile */
+		if (stopping(w) || qf_clock_mono() > give_up) {
+			qf_err err;
+			qf_err_init(&err);
+			if (qf_store_release(w->store, c, &err) == 0) {
+				count(w, &w->stats.released);
+				qf_log_warn(MODULE, "%s: job %s given back: its directory is still in use",
+				            sl->worker_id, c->id);
+			} else {
+				qf_log_warn(MODULE, "%s: could not give job %s back (%s); its lease will expire",
+				            sl->worker_id, c->id, err.message);
+			}
+			return false;
+		}
+		nap(w, 0.2);
+	}
+}
+
+static void unlock_job_dir(struct slot *sl, int fd)
+{
+	if (fd < 0)
+		return;
+	char path[QF_MAX_PATH];
+	if (!qf_snprintf(path, sizeof(path), "%s/%s.lock", sl->w->o->jobs_root, sl->claim.id))
+		unlink(path);
+	close(fd);
+}
+
+static void run_locked(struct slot *sl);
+
 static void run_claim(struct slot *sl)
+{
+	int lock;
+	if (!lock_job_dir(sl, &lock))
+		return;
+	if (!try_sync(sl))
+		run_locked(sl);
+	unlock_job_dir(sl, lock);
+}
+
+static void run_locked(struct slot *sl)
 {
 	struct worker *w = sl->w;
 	qf_claim *c = &sl->claim;
-	if (try_sync(sl))
-		return;
-
 	qf_job job;
 	qf_job_init(&job);
 	qf_job_input in = {&c->mol, c->input, c->input_len, c->input_format, c->source, c->record};
