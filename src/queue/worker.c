@@ -15,7 +15,10 @@
  *      swept and reclaimed meanwhile is not overwritten;
  *   3. a finished attempt whose commit was lost (worker killed, store down)
  *      is found in its job directory by the next claim of the job on this
- *      machine and committed from there instead of being computed again.
+ *      machine and committed from there instead of being computed again;
+ *   4. one process of the machine at a time works in a job's directory (a
+ *      lock file beside it, held until the commit): a worker that lost its
+ *      lease without noticing cannot write over the attempt that took over.
  */
 #include "qf/queue.h"
 
