@@ -113,7 +113,7 @@ static int parse_args(int argc, char **argv, struct batch_args *a)
 	long l;
 	optind = 2; /* argv[0] "batch"... argv[1] the subcommand */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", options, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", options, &idx)) != -1) {
 		switch (c) {
 		case OPT_SPEC:
 			if (qf_spec_set(&a->spec, options[idx].name, optarg, &err))
@@ -153,6 +153,8 @@ static int parse_args(int argc, char **argv, struct batch_args *a)
 			break;
 		case OPT_XTB: a->xtb = optarg; break;
 		case OPT_HELP: fputs(usage, stdout); return 1;
+		case ':':
+			return cli_usage_error("batch", "option %s needs a value", argv[optind - 1]);
 		default:
 			return cli_usage_error("batch", "unknown option %s", argv[optind - 1]);
 		}

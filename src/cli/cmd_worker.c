@@ -89,7 +89,7 @@ int cmd_worker(int argc, char **argv)
 	double d;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", options, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", options, &idx)) != -1) {
 		switch (c) {
 		case OPT_STORE: o.store_url = optarg; break;
 		case OPT_CONCURRENCY:
@@ -131,6 +131,8 @@ int cmd_worker(int argc, char **argv)
 		case OPT_NAME: o.name = optarg; break;
 		case OPT_QUIET: o.quiet = true; break;
 		case OPT_HELP: fputs(usage, stdout); return 0;
+		case ':':
+			return cli_usage_error("worker", "option %s needs a value", argv[optind - 1]);
 		default:
 			return cli_usage_error("worker", "unknown option %s", argv[optind - 1]);
 		}
