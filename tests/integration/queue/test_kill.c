@@ -53,9 +53,20 @@ static double uniform(unsigned *seed, double lo, double hi)
 	return lo + (hi - lo) * ((double)rand_r(seed) / RAND_MAX);
 }
 
+static bool window_killed(const struct kill_run *k, const char *id)
+{
+	for (int i = 0; i < k->nwindow; i++)
+		if (!strcmp(k->window_ids[i], id))
+			return true;
+	return false;
+}
+
 /* A running job of the batch whose directory already holds its completed
  * metadata.json for the attempt the store has: the worker is between the
- * two. Fills id and attempt. */
+ * two. Jobs killed so once already are left alone (the next claim commits
+ * them from their directory, which is delayed like any commit: they would
+ * otherwise be killed again and again, first in every claim order). Fills
+ * id and attempt. */
 static bool in_window(struct kill_run *k, pid_t worker, char id[QF_UUID_STR], long long *attempt)
 {
 	/* only this worker's jobs (its slots are "host:pid/slot"): a job of a
@@ -70,6 +81,8 @@ static bool in_window(struct kill_run *k, pid_t worker, char id[QF_UUID_STR], lo
 	json_array_foreach(rows, i, row) {
 		const char *cid = json_string_value(json_array_get(row, 0));
 		long long att = json_integer_value(json_array_get(row, 1));
+		if (window_killed(k, cid))
+			continue;
 		char dir[QF_MAX_PATH], meta[QF_MAX_PATH];
 		qft_join(dir, k->jobs, cid);
 		qft_join(meta, dir, "metadata.json");
@@ -104,8 +117,8 @@ static void kill_round(struct kill_run *k, int r)
 	qf_strlcpy(k->logs[k->nlogs++], log, QF_MAX_PATH);
 	const char *env_delay[] = {"QF_FAULT_COMMIT_DELAY_MS=" COMMIT_DELAY_MS, NULL};
 	const char *env_slow[] = {"QF_FAULT_COMMIT_DELAY_MS=" SWEEP_COMMIT_DELAY_MS, NULL};
-	const char *extra_engine[] = {"--exit-when-idle", "--max-attempts", "20", NULL};
-	const char *extra_program[] = {"--exit-when-idle", "--max-attempts", "20", "--no-engine", NULL};
+	const char *extra_engine[] = {"--exit-when-idle", "--max-attempts", "100", NULL};
+	const char *extra_program[] = {"--exit-when-idle", "--max-attempts", "100", "--no-engine", NULL};
 	bool window = !strcmp(kind, "window"), sweep = !strcmp(kind, "sweep");
 	sv_proc w;
 	sv_worker(&w, k->store.url, k->jobs, log, !strcmp(kind, "program") ? extra_program : extra_engine,
@@ -179,7 +192,7 @@ static void kill_test(bool pg, int njobs)
 	char mols[QF_MAX_PATH];
 	qft_join(mols, k.tmp, "molecules.xyz");
 	sv_write_xyz(mols, njobs, "wme", 7);
-	const char *submit[] = {"--max-attempts", "20", NULL};
+	const char *submit[] = {"--max-attempts", "100", NULL};
 	sv_submit(k.batch, k.store.url, mols, submit);
 
 	int r = 0;
@@ -190,7 +203,7 @@ static void kill_test(bool pg, int njobs)
 	char log[QF_MAX_PATH];
 	qft_join(log, k.tmp, "worker-last.log");
 	qf_strlcpy(k.logs[k.nlogs++], log, QF_MAX_PATH);
-	const char *extra[] = {"--exit-when-idle", "--max-attempts", "20", NULL};
+	const char *extra[] = {"--exit-when-idle", "--max-attempts", "100", NULL};
 	sv_proc w;
 	sv_worker(&w, k.store.url, k.jobs, log, extra, NULL, NULL, NULL);
 	sv_wait_or_fail(&w, 240, "last worker");
@@ -213,8 +226,8 @@ static void kill_test(bool pg, int njobs)
 	/* the kills happened, some of them in the window */
 	assert_true(k.kills >= 10);
 	assert_true(k.nwindow >= 1);
-	/* every window kill: the killed attempt was swept as lost, and its result
-	 * committed from the job directory later */
+	/* every window kill: the killed attempt was swept as lost, and the job's
+	 * result committed from its directory later (never computed again) */
 	for (int i = 0; i < k.nwindow; i++) {
 		long long lost = sv_int(&k.store,
 		                        "SELECT count(*) FROM calculation_errors WHERE calculation_id = '%s' "
@@ -223,8 +236,17 @@ static void kill_test(bool pg, int njobs)
 		if (lost != 1)
 			fail_msg("job %s killed between result and commit at attempt %lld: %lld worker_lost "
 			         "rows for that attempt", k.window_ids[i], k.window_attempts[i], lost);
+		/* computed again, its directory would have been moved aside (named
+		 * after the attempt in its metadata.json, k or later) */
+		for (long long a = k.window_attempts[i]; a <= o.max_attempt; a++) {
+			char aside[QF_MAX_PATH];
+			if (qf_snprintf(aside, sizeof(aside), "%s/%s.attempt-%lld", k.jobs, k.window_ids[i], a))
+				fail_msg("path too long");
+			if (qf_fs_exists(aside))
+				fail_msg("job %s, killed between result and commit at attempt %lld, was computed "
+				         "again (%s exists)", k.window_ids[i], k.window_attempts[i], aside);
+		}
 	}
-	assert_true(synced >= k.nwindow);
 
 	sv_store_drop(&k.store);
 	qf_fs_rm_rf(k.tmp);
