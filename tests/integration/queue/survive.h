@@ -520,8 +520,8 @@ static inline int sv_write_xyz(const char *path, int n, const char *kinds, unsig
 	unsigned s = seed ? seed : 1;
 	int total = 0;
 	for (int i = 0; i < n; i++) {
-		int na;
-		const char *name;
+		int na = 0;
+		const char *name = "";
 		const sv_atom *a = sv_kind(kinds[i % strlen(kinds)], &na, &name);
 		fprintf(f, "%d\n%s%d\n", na, name, i);
 		for (int k = 0; k < na; k++) {
