@@ -148,9 +148,22 @@ static void child_run(const struct plan *p)
 		child_fail(report, STAGE_RLIMIT, errno);
 
 	/* Ignored signals survive execve(); handlers of the parent must not run
-	 * here. SIGKILL and SIGSTOP (and glibc's internal signals) refuse. */
-	for (int s = 1; s < NSIG; s++)
-		sigaction(s, &p->dfl, NULL);
+	 * here. SIGKILL and SIGSTOP refuse. glibc's sigaction() also refuses its
+	 * internal signals (32 and 33), which an ancestor may still have left
+	 * ignored (seen under make in CI): those go to the kernel directly, with
+	 * its own struct (handler, flags, restorer, mask), SIG_DFL needing no
+	 * restorer. */
+	for (int s = 1; s < NSIG; s++) {
+		if (sigaction(s, &p->dfl, NULL) != 0 && s != SIGKILL && s != SIGSTOP) {
+			struct {
+				void *handler;
+				unsigned long flags;
+				void *restorer;
+				unsigned long mask;
+			} kdfl = {SIG_DFL, 0, NULL, 0};
+			syscall(SYS_rt_sigaction, s, &kdfl, NULL, sizeof(kdfl.mask));
+		}
+	}
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
