@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -83,6 +84,7 @@ struct worker {
 	bool idle;      /* exit_when_idle: nothing is left */
 	bool done;      /* tells the heartbeat thread to end */
 	long commit_delay_ms; /* FAULT_COMMIT_DELAY_ENV (test hook), 0: none */
+	double idle_said_at;  /* exit_when_idle: when it last said what it waits for */
 	qf_worker_stats stats;
 };
 
@@ -436,16 +438,35 @@ out:
 
 /* Whether nothing is left for exit_when_idle: no job queued (eligible now or
  * later) or running, anywhere. */
+/* With --exit-when-idle: whether no job is left, queued or running. While
+ * some are (held by another worker, or waiting for their not-before time),
+ * it says so every IDLE_REPORT_S, and says why it cannot tell. */
+#define IDLE_REPORT_S 30.0
+
 static bool nothing_left(struct worker *w, double *next_ready)
 {
 	qf_queue_counts qc;
 	qf_err err;
 	qf_err_init(&err);
 	qf_actor sys = qf_actor_system();
-	if (qf_store_queue_counts(w->store, &sys, NULL, &qc, &err))
+	int failed = qf_store_queue_counts(w->store, &sys, NULL, &qc, &err);
+	double now = qf_clock_now();
+	pthread_mutex_lock(&w->mu);
+	bool say = now - w->idle_said_at >= IDLE_REPORT_S;
+	if (say)
+		w->idle_said_at = now;
+	pthread_mutex_unlock(&w->mu);
+	if (failed) {
+		if (say)
+			qf_log_warn(MODULE, "cannot tell whether jobs are left: %s; retrying", err.message);
 		return false;
+	}
 	*next_ready = qc.next_ready_at;
-	return qc.queued == 0 && qc.running == 0;
+	bool none = qc.queued == 0 && qc.running == 0;
+	if (!none && say)
+		qf_log_info(MODULE, "waiting: %" PRId64 " jobs queued (%" PRId64 " ready), %" PRId64 " running",
+		            qc.queued, qc.ready, qc.running);
+	return none;
 }
 
 static void *slot_main(void *arg)
@@ -629,6 +650,7 @@ int qf_worker_run(const qf_worker_opts *o, volatile sig_atomic_t *stop, qf_worke
 	memset(&w, 0, sizeof(w));
 	w.o = o;
 	w.stop = stop;
+	w.idle_said_at = qf_clock_now();
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
 	if (o->concurrency < 1 || o->lease_seconds <= 0) {

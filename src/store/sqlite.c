@@ -23,6 +23,7 @@ typedef struct sq_db {
 	sqlite3 *h;
 	char *path;          /* to reopen a connection SQLite opened read-only */
 	int busy_timeout_ms;
+	bool write_refused;  /* a write failed with SQLITE_READONLY (of any kind) */
 } sq_db;
 
 typedef struct sq_stmt {
@@ -123,6 +124,8 @@ static int sq_step(qf__stmt *st, qf_err *err)
 	}
 	q->done = true;
 	int ext = sqlite3_extended_errcode(h);
+	if ((ext & 0xff) == SQLITE_READONLY)
+		((sq_db *)st->db)->write_refused = true;
 	int r = sq_error(h, ext, "database statement", err);
 	sqlite3_reset(q->h);
 	return r;
@@ -270,8 +273,14 @@ static int sq_connect(sq_db *d, qf_err *err);
  * (statements live inside transactions), so the close is immediate. */
 static void sq_reopen_if_read_only(sq_db *d)
 {
-	if (!d->h || sqlite3_db_readonly(d->h, "main") != 1 || !sq_writable_now(d->path))
+	/* Not only a read-only main database: a connection whose shared-memory
+	 * index or WAL could not be opened for writing (their owner or mode
+	 * changed under it) refuses writes with SQLITE_READONLY_* while
+	 * sqlite3_db_readonly() says writable. */
+	if (!d->h || (sqlite3_db_readonly(d->h, "main") != 1 && !d->write_refused) ||
+	    !sq_writable_now(d->path))
 		return;
+	d->write_refused = false;
 	sqlite3_close_v2(d->h);
 	d->h = NULL;
 	sq_connect(d, NULL); /* should it fail, the transaction reports why */
@@ -307,6 +316,8 @@ static int sq_exec(qf__db *db, const char *sql, qf_err *err)
 	int rc = sqlite3_exec(h, sql, NULL, NULL, &msg);
 	if (rc == SQLITE_OK)
 		return 0;
+	if ((sqlite3_extended_errcode(h) & 0xff) == SQLITE_READONLY)
+		((sq_db *)db)->write_refused = true;
 	int r = qf__db_error(err, sq_state(sqlite3_extended_errcode(h)), "database statement",
 	                     msg ? msg : sqlite3_errmsg(h));
 	sqlite3_free(msg);
