@@ -13,9 +13,10 @@
  *
  * The child runs on one thread (OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1,
  * OMP_STACKSIZE=1G, unlimited stack, the CLI executor's address-space limit
- * for one thread), in its own process group, with XTBPATH=/usr/share/xtb
- * unless set, and with a private scratch directory as its working directory
- * (removed by qf_engine_free).
+ * for one thread), in its own process group, with XTBPATH as inherited
+ * (set to QF_XTB_PARAM_DIR, when unset, for GFN0 only: include/qf/limits.h),
+ * and with a private scratch directory as its working directory (removed by
+ * qf_engine_free).
  *
  * What the engine runs (qf_engine_supports): task sp with GFN2, GFN1 or GFN0,
  * in vacuum or with GBSA. Not ALPB (the C API has GBSA only), not GFN-FF

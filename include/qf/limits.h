@@ -48,6 +48,16 @@
  * singlepoints on the 24 GiB machines we run on and stops a runaway. */
 #define QF_XTB_MEMORY_MB 16384
 
+/* Where Debian installs xtb's parameter files. XTBPATH is set to it (when
+ * unset) for GFN0 only, whose parameters xtb 6.5.1 does not carry built in.
+ * Never for GFN1/GFN2: with XTBPATH set xtb reads param_gfn2-xtb.txt instead
+ * of its built-in parameters, which agree to the last bits only: singlepoint
+ * energies stay equal to 1e-10 Eh, but optimisations of flexible molecules
+ * then take another path, to another minimum (1.4e-4 Eh apart for
+ * CHEMBL3688952, tests/integration/cli/test_run.c). Results must be those of
+ * the plain `xtb` a chemist would run. */
+#define QF_XTB_PARAM_DIR "/usr/share/xtb"
+
 /* Default wall-time limit of one calculation, in seconds, when the spec does
  * not name one. */
 #define QF_DEFAULT_TIMEOUT_S 3600.0

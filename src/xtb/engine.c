@@ -43,9 +43,6 @@ extern char **environ;
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-/* Where Debian installs xtb's parameter files (GFN0 needs them found). */
-#define XTB_PARAM_DIR "/usr/share/xtb"
-
 /* The OpenMP stack of xtb's one thread: reserved address space, so the
  * address-space limit is raised by this much (as in src/xtb/runner.c). */
 #define XTB_OMP_STACK_MB 1024L
@@ -914,7 +911,8 @@ static int spawn(qf_engine *e, qf_err *err)
 	char *argv[] = {"qforge", "engine", "--fd", fdarg, NULL};
 
 	/* One thread, the stack xtb needs, unbuffered Fortran output (the SCC
-	 * printout is read back after each calculation), parameters found. */
+	 * printout is read back after each calculation). XTBPATH is the
+	 * child's to set, for GFN0 only (include/qf/limits.h). */
 	char *extra[8];
 	size_t nextra = 0;
 	extra[nextra++] = "OMP_NUM_THREADS=1";
@@ -923,9 +921,6 @@ static int spawn(qf_engine *e, qf_err *err)
 	extra[nextra++] = "OMP_STACKSIZE=1G";
 	extra[nextra++] = "OMP_MAX_ACTIVE_LEVELS=1";
 	extra[nextra++] = "GFORTRAN_UNBUFFERED_ALL=y";
-	const char *xtbpath = getenv("XTBPATH");
-	if (!xtbpath || !*xtbpath)
-		extra[nextra++] = "XTBPATH=" XTB_PARAM_DIR;
 #ifdef QF_ENGINE_ASAN
 	/* Sanitiser builds: a signal must end the child as it would in a normal
 	 * build (not become an ASan report and exit status 1), and libxtb's own

@@ -280,10 +280,38 @@ static bool reusable(const struct child *c, const qf__engine_request *rq)
 	       !memcmp(c->z, rq->z, (size_t)rq->natoms * sizeof(*c->z));
 }
 
+/* GFN0's parameters are not built into libxtb: it finds them through
+ * XTBPATH, which an xtb environment reads when it is created. XTBPATH is set
+ * for GFN0 alone (include/qf/limits.h), so the first GFN0 request of a child
+ * whose environment did not have it sets it and makes a new environment.
+ * Its printout goes nowhere: GFN0 has no SCC to count, and this child runs
+ * no GFN1/GFN2 after GFN0 (include/qf/engine.h). 0, or -1. */
+static int gfn0_environment(struct child *c)
+{
+	const char *path = getenv("XTBPATH");
+	if (path && *path)
+		return 0;
+	if (setenv("XTBPATH", QF_XTB_PARAM_DIR, 1) != 0)
+		return -1;
+	xtb_delEnvironment(&c->env);
+	c->log_fd = -1;
+	c->env = xtb_newEnvironment();
+	if (!c->env)
+		_exit(1); /* nothing can run without one: the parent replaces us */
+	xtb_setVerbosity(c->env, XTB_VERBOSITY_MUTED);
+	return 0;
+}
+
 /* A fresh molecule and calculator for rq. 0, or -1 with xtb's error taken. */
 static int prepare(struct child *c, const qf__engine_request *rq, double *xyz, qf__engine_reply *rp)
 {
 	drop(c);
+	if (rq->method == QF_METHOD_GFN0 && gfn0_environment(c) != 0) {
+		rp->status = QF__ENGINE_XTB_ERROR;
+		qf_strlcpy(rp->message, "libxtb could not make an environment for GFN0 (XTBPATH)",
+		           sizeof(rp->message));
+		return -1;
+	}
 	int n = rq->natoms;
 	double charge = rq->charge;
 	int uhf = rq->uhf;

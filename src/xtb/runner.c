@@ -9,8 +9,8 @@
  * and the optimisation level is always given (--opt swallows the next
  * argument); the stack is unlimited and OMP_STACKSIZE set (large molecules
  * crash otherwise), one thread above QF_XTB_MAX_ATOMS_THREADED atoms;
- * XTBPATH is set for GFN0; the timeout ends in SIGKILL of the group (xtb
- * deadlocks on SIGTERM now and then: qf_proc_run).
+ * XTBPATH is set for GFN0 only (include/qf/limits.h); the timeout ends in
+ * SIGKILL of the group (xtb deadlocks on SIGTERM now and then: qf_proc_run).
  */
 #include "qf/runner.h"
 
@@ -29,9 +29,6 @@
 #include "qf/proc.h"
 #include "qf/str.h"
 #include "qf/xtbparse.h"
-
-/* Where Debian installs the parameter files (GFN0 needs them found). */
-#define XTB_PARAM_DIR "/usr/share/xtb"
 
 /* Stack of each OpenMP thread of xtb (OMP_STACKSIZE; large molecules crash
  * with less). It is reserved address space, so the address-space limit is
@@ -357,14 +354,15 @@ int qf_xtb_run(const qf_mol *mol, const qf_spec *spec, int charge, int uhf,
 	snprintf(blas, sizeof(blas), "OPENBLAS_NUM_THREADS=%d", threads);
 	snprintf(mkl, sizeof(mkl), "MKL_NUM_THREADS=%d", threads);
 	const char *xtbpath = getenv("XTBPATH");
+	bool set_xtbpath = spec->method == QF_METHOD_GFN0 && !(xtbpath && *xtbpath);
 	const char *env[] = {
 		omp, blas, mkl,
 		XTB_OMP_STACK,
 		"OMP_MAX_ACTIVE_LEVELS=1",
 		"GFORTRAN_UNBUFFERED_PRECONNECTED=y",
-		/* Last: when XTBPATH is already set, this NULL ends the list and
-		 * the inherited value is kept. */
-		xtbpath && *xtbpath ? NULL : "XTBPATH=" XTB_PARAM_DIR,
+		/* Last: unless it is set here, this NULL ends the list and the
+		 * inherited environment decides (include/qf/limits.h). */
+		set_xtbpath ? "XTBPATH=" QF_XTB_PARAM_DIR : NULL,
 		NULL,
 	};
 

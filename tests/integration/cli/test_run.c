@@ -165,6 +165,18 @@ static void test_opt_matches_direct_xtb(void **state)
 	        (const char *const[]){"--opt", "tight", NULL});
 }
 
+/* A flexible drug-like molecule (66 atoms, RDKit's embedding of a ChEMBL
+ * SMILES): its optimisation follows tiny differences in the numbers, so it
+ * reaches the direct run's minimum only if xtb runs exactly as a plain `xtb`
+ * does. With XTBPATH set for GFN2 (xtb then reads its parameter file
+ * instead of its built-in parameters) it ended 1.4e-4 Eh away. */
+static void test_flexible_opt_matches_direct_xtb(void **state)
+{
+	(void)state;
+	compare("cli/chembl3688952.xyz", (const char *const[]){"--task", "opt", NULL},
+	        (const char *const[]){"--opt", "normal", NULL});
+}
+
 static void test_ohess_matches_direct_xtb(void **state)
 {
 	(void)state;
@@ -502,6 +514,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sp_matches_direct_xtb),
 		cmocka_unit_test(test_opt_matches_direct_xtb),
+		cmocka_unit_test(test_flexible_opt_matches_direct_xtb),
 		cmocka_unit_test(test_ohess_matches_direct_xtb),
 		cmocka_unit_test(test_alpb_water_matches_direct_xtb),
 		cmocka_unit_test(test_gfn1_matches_direct_xtb),

@@ -1161,7 +1161,6 @@ static pid_t start_raw(int *sock)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	/* What qf_engine_start would give the child (and, in sanitiser builds,
 	 * no leak report of libxtb's allocations at exit). */
-	setenv("XTBPATH", "/usr/share/xtb", 0);
 	setenv("OMP_NUM_THREADS", "1", 1);
 	setenv("ASAN_OPTIONS", "detect_leaks=0", 0);
 	pid_t pid = fork();

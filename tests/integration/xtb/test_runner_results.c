@@ -110,8 +110,7 @@ static double direct_xtb(const char *geometry, const char *const *flags, bool wi
 	for (const char *const *f = flags; *f && n < 38; f++)
 		argv[n++] = *f;
 	argv[n] = NULL;
-	static const char *const env[] = {"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1",
-	                                  "XTBPATH=/usr/share/xtb", NULL};
+	static const char *const env[] = {"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", NULL};
 	qft_output o;
 	qft_run(&o, argv, env, dir, 120);
 	if (o.exit_code != 0)
