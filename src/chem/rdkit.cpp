@@ -1,5 +1,7 @@
 /*
- * The only C++ in Quantum Forge: an extern "C" shim over RDKit.
+ * The only C++ in Quantum Forge: an extern "C" shim over RDKit, built as the
+ * module qforge-rdkit.so and loaded on the first SMILES (src/chem/
+ * rdkit_module.h says why and what crosses).
  *
  * SMILES -> 3D molecule: parse (sanitised), add hydrogens, embed with ETKDGv3
  * and a fixed seed (the same SMILES always gives the same geometry), clean up
@@ -33,8 +35,7 @@
 #include <RDGeneral/RDLog.h>
 
 extern "C" {
-#include "qf/molio.h"
-#include "qf/str.h"
+#include "rdkit_module.h"
 }
 
 namespace {
@@ -139,26 +140,25 @@ void separate_fragments(RDKit::RWMol &mol, int conf_id)
 	}
 }
 
-int smiles_error(qf_err *err, const char *smiles, const std::string &why)
+/* Fills out's failure fields; -1. */
+int fail(qf_rdkit_out *out, const char *code, const std::string &message)
 {
-	char shown[64];
-	qf_strlcpy(shown, smiles, sizeof(shown));
-	if (std::strlen(smiles) >= sizeof(shown))
-		std::memcpy(shown + sizeof(shown) - 4, "...", 4);
-	return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles", "could not parse SMILES '%s': %s",
-	                  shown, why.empty() ? "RDKit rejected it" : why.c_str());
+	std::snprintf(out->code, sizeof(out->code), "%s", code);
+	std::snprintf(out->message, sizeof(out->message), "%s", message.c_str());
+	return -1;
 }
 
-} // namespace
-
-extern "C" int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *err)
+int smiles_error(qf_rdkit_out *out, const char *smiles, const std::string &why)
 {
-	if (!smiles || !*smiles)
-		return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles", "empty SMILES");
-	if (std::strlen(smiles) > QF_MAX_SMILES)
-		return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles",
-		                  "SMILES longer than %d characters", QF_MAX_SMILES);
+	std::string shown(smiles);
+	if (shown.size() >= 64)
+		shown = shown.substr(0, 60) + "...";
+	return fail(out, "input.smiles",
+	            "could not parse SMILES '" + shown + "': " + (why.empty() ? "RDKit rejected it" : why));
+}
 
+int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
+{
 	std::unique_ptr<RDKit::RWMol> mol;
 	std::string why;
 	{
@@ -172,12 +172,12 @@ extern "C" int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m,
 			why = capture.first_error();
 	}
 	if (!mol)
-		return smiles_error(err, smiles, why);
+		return smiles_error(out, smiles, why);
 	if (mol->getNumAtoms() == 0)
-		return smiles_error(err, smiles, "no atoms");
+		return smiles_error(out, smiles, "no atoms");
 	for (const auto atom : mol->atoms()) {
 		if (atom->getAtomicNum() < 1)
-			return smiles_error(err, smiles, "dummy atoms (*) have no coordinates to compute");
+			return smiles_error(out, smiles, "dummy atoms (*) have no coordinates to compute");
 	}
 
 	std::string canonical;
@@ -189,12 +189,12 @@ extern "C" int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m,
 			radicals += static_cast<int>(atom->getNumRadicalElectrons());
 		RDKit::MolOps::addHs(*mol);
 	} catch (const std::exception &e) {
-		return smiles_error(err, smiles, e.what());
+		return smiles_error(out, smiles, e.what());
 	}
-	if (mol->getNumAtoms() > static_cast<unsigned>(QF_MAX_ATOMS))
-		return qf_err_set(err, QF_CAT_VALIDATION, "input.too_many_atoms",
-		                  "SMILES gives %u atoms with hydrogens; the limit is %d",
-		                  mol->getNumAtoms(), QF_MAX_ATOMS);
+	if (mol->getNumAtoms() > static_cast<unsigned>(max_atoms))
+		return fail(out, "input.too_many_atoms",
+		            "SMILES gives " + std::to_string(mol->getNumAtoms()) +
+		                " atoms with hydrogens; the limit is " + std::to_string(max_atoms));
 
 	int conf_id = -1;
 	{
@@ -225,31 +225,66 @@ extern "C" int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m,
 			why = capture.first_error();
 	}
 	if (conf_id < 0)
-		return qf_err_set(err, QF_CAT_VALIDATION, "input.embedding",
-		                  "could not build 3D coordinates for SMILES '%s'%s%s", smiles,
-		                  why.empty() ? "" : ": ", why.c_str());
+		return fail(out, "input.embedding",
+		            std::string("could not build 3D coordinates for SMILES '") + smiles + "'" +
+		                (why.empty() ? "" : ": ") + why);
 
 	int n = static_cast<int>(mol->getNumAtoms());
-	int rc = qf_mol_resize(m, n, err);
-	if (rc)
-		return rc;
 	const RDKit::Conformer &conf = mol->getConformer(conf_id);
 	for (int i = 0; i < n; i++) {
 		const RDGeom::Point3D &p = conf.getAtomPos(static_cast<unsigned>(i));
-		m->z[i] = mol->getAtomWithIdx(static_cast<unsigned>(i))->getAtomicNum();
-		m->xyz[3 * i + 0] = p.x;
-		m->xyz[3 * i + 1] = p.y;
-		m->xyz[3 * i + 2] = p.z;
 		if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z))
-			return qf_err_set(err, QF_CAT_VALIDATION, "input.embedding",
-			                  "3D embedding of SMILES '%s' gave non-finite coordinates", smiles);
+			return fail(out, "input.embedding",
+			            std::string("3D embedding of SMILES '") + smiles + "' gave non-finite coordinates");
 	}
-	m->charge = charge;
-	m->uhf = radicals;
-	qf_strlcpy(m->name, name && *name ? name : canonical.c_str(), sizeof(m->name));
-	std::free(m->smiles);
-	m->smiles = strdup(canonical.c_str());
-	if (!m->smiles)
-		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	out->z = static_cast<int *>(std::malloc(static_cast<size_t>(n) * sizeof(int)));
+	out->xyz = static_cast<double *>(std::malloc(static_cast<size_t>(n) * 3 * sizeof(double)));
+	out->canonical = strdup(canonical.c_str());
+	if (!out->z || !out->xyz || !out->canonical) {
+		out->out_of_memory = 1;
+		return fail(out, "system.memory", "out of memory in the RDKit module");
+	}
+	for (int i = 0; i < n; i++) {
+		const RDGeom::Point3D &p = conf.getAtomPos(static_cast<unsigned>(i));
+		out->z[i] = mol->getAtomWithIdx(static_cast<unsigned>(i))->getAtomicNum();
+		out->xyz[3 * i + 0] = p.x;
+		out->xyz[3 * i + 1] = p.y;
+		out->xyz[3 * i + 2] = p.z;
+	}
+	out->natoms = n;
+	out->charge = charge;
+	out->uhf = radicals;
 	return 0;
+}
+
+} // namespace
+
+extern "C" __attribute__((visibility("default"))) int qf_rdkit_abi(void)
+{
+	return QF_RDKIT_ABI;
+}
+
+extern "C" __attribute__((visibility("default"))) int qf_rdkit_embed(const char *smiles, int max_atoms,
+                                                                     qf_rdkit_out *out)
+{
+	std::memset(out, 0, sizeof(*out));
+	int rc;
+	try {
+		rc = embed(smiles ? smiles : "", max_atoms, out);
+	} catch (const std::bad_alloc &) {
+		out->out_of_memory = 1;
+		rc = fail(out, "system.memory", "out of memory in the RDKit module");
+	} catch (const std::exception &e) {
+		rc = fail(out, "input.smiles", std::string("RDKit failed on SMILES: ") + e.what());
+	}
+	if (rc) {
+		std::free(out->z);
+		std::free(out->xyz);
+		std::free(out->canonical);
+		out->z = nullptr;
+		out->xyz = nullptr;
+		out->canonical = nullptr;
+		out->natoms = 0;
+	}
+	return rc;
 }

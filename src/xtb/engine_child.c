@@ -60,6 +60,47 @@ static const double aatoau = 1.0 / MCTC_AUTOAA;
 
 static long xtb_calls;
 
+/* libxtb is loaded by the child alone (dlopen of its SONAME when the engine
+ * loop starts), not linked into qforge: its libraries (gfortran, OpenBLAS,
+ * OpenMP) cost every start of every qforge program ~4 ms of relocations, and
+ * no other part of qforge calls it. Every xtb_ call below goes through this
+ * table, filled from the library by load_libxtb. */
+#define XTB_LIBRARY "libxtb.so.6"
+#define XTB_FUNCTIONS(X)                                                                          \
+	X(xtb_checkEnvironment) X(xtb_delCalculator) X(xtb_delEnvironment) X(xtb_delMolecule)      \
+	X(xtb_delResults) X(xtb_getAPIVersion) X(xtb_getBondOrders) X(xtb_getCharges)               \
+	X(xtb_getDipole) X(xtb_getEnergy) X(xtb_getError) X(xtb_getGradient) X(xtb_getNao)          \
+	X(xtb_getOrbitalEigenvalues) X(xtb_getOrbitalOccupations) X(xtb_loadGFN0xTB)               \
+	X(xtb_loadGFN1xTB) X(xtb_loadGFN2xTB) X(xtb_newCalculator) X(xtb_newEnvironment)           \
+	X(xtb_newMolecule) X(xtb_newResults) X(xtb_setAccuracy) X(xtb_setElectronicTemp)           \
+	X(xtb_setMaxIter) X(xtb_setOutput) X(xtb_setSolvent) X(xtb_setVerbosity)                   \
+	X(xtb_singlepoint) X(xtb_updateMolecule)
+
+#define XTB_MEMBER(f) __typeof__(f) *f;
+static struct {
+	XTB_FUNCTIONS(XTB_MEMBER)
+} xtb;
+#undef XTB_MEMBER
+
+/* 0, or -1 with err set. The library stays loaded for the child's life. */
+static int load_libxtb(qf_err *err)
+{
+	void *h = dlopen(XTB_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *why = dlerror();
+		return qf_err_set(err, QF_CAT_SYSTEM, "engine.start",
+		                  "cannot load libxtb (%s): install libxtb-dev (scripts/install-deps)",
+		                  why ? why : XTB_LIBRARY);
+	}
+#define XTB_RESOLVE(f)                                                                            \
+	if (!(*(void **)&xtb.f = dlsym(h, #f)))                                                   \
+		return qf_err_set(err, QF_CAT_SYSTEM, "engine.start",                             \
+		                  "libxtb (%s) has no %s: not the xtb 6.5 C API", XTB_LIBRARY, #f);
+	XTB_FUNCTIONS(XTB_RESOLVE)
+#undef XTB_RESOLVE
+	return 0;
+}
+
 long qf__engine_xtb_calls(void)
 {
 	return xtb_calls;
@@ -136,7 +177,7 @@ static void library_version(char *out, size_t size)
 	out[0] = '\0';
 	Dl_info info;
 	char real[PATH_MAX];
-	if (!dladdr((void *)xtb_newEnvironment, &info) || !info.dli_fname ||
+	if (!dladdr((void *)xtb.xtb_newEnvironment, &info) || !info.dli_fname ||
 	    !realpath(info.dli_fname, real))
 		return;
 	const char *base = strrchr(real, '/');
@@ -188,21 +229,21 @@ static void setup_log(struct child *c)
 	c->log_fd = -1;
 	const char *unbuf = getenv("GFORTRAN_UNBUFFERED_ALL");
 	if (!unbuf || (unbuf[0] != 'y' && unbuf[0] != 'Y' && unbuf[0] != '1')) {
-		xtb_setVerbosity(c->env, XTB_VERBOSITY_MUTED);
+		xtb.xtb_setVerbosity(c->env, XTB_VERBOSITY_MUTED);
 		return;
 	}
-	xtb_setOutput(c->env, SCC_LOG);
+	xtb.xtb_setOutput(c->env, SCC_LOG);
 	char real[PATH_MAX];
-	if (!xtb_checkEnvironment(c->env) && realpath(SCC_LOG, real))
+	if (!xtb.xtb_checkEnvironment(c->env) && realpath(SCC_LOG, real))
 		c->log_fd = find_fd(real);
 	if (c->log_fd < 0) {
 		char buf[256] = {0};
 		int len = (int)sizeof(buf) - 1;
-		xtb_getError(c->env, buf, &len); /* empties the error stack */
-		xtb_setVerbosity(c->env, XTB_VERBOSITY_MUTED);
+		xtb.xtb_getError(c->env, buf, &len); /* empties the error stack */
+		xtb.xtb_setVerbosity(c->env, XTB_VERBOSITY_MUTED);
 		return;
 	}
-	xtb_setVerbosity(c->env, XTB_VERBOSITY_MINIMAL);
+	xtb.xtb_setVerbosity(c->env, XTB_VERBOSITY_MINIMAL);
 }
 
 static void log_rewind(struct child *c)
@@ -251,9 +292,9 @@ static int log_iterations(struct child *c)
 static void drop(struct child *c)
 {
 	if (c->calc)
-		xtb_delCalculator(&c->calc);
+		xtb.xtb_delCalculator(&c->calc);
 	if (c->mol)
-		xtb_delMolecule(&c->mol);
+		xtb.xtb_delMolecule(&c->mol);
 	c->calc = NULL;
 	c->mol = NULL;
 	free(c->z);
@@ -261,12 +302,12 @@ static void drop(struct child *c)
 	c->natoms = 0;
 }
 
-/* Take xtb's error text (zeroed buffer: xtb_getError does not terminate it). */
+/* Take xtb's error text (zeroed buffer: xtb.xtb_getError does not terminate it). */
 static void take_error(struct child *c, char *out, size_t size)
 {
 	memset(out, 0, size);
 	int len = (int)size - 1;
-	xtb_getError(c->env, out, &len);
+	xtb.xtb_getError(c->env, out, &len);
 	out[size - 1] = '\0';
 	qf_rstrip(out);
 	if (!out[0])
@@ -293,12 +334,12 @@ static int gfn0_environment(struct child *c)
 		return 0;
 	if (setenv("XTBPATH", QF_XTB_PARAM_DIR, 1) != 0)
 		return -1;
-	xtb_delEnvironment(&c->env);
+	xtb.xtb_delEnvironment(&c->env);
 	c->log_fd = -1;
-	c->env = xtb_newEnvironment();
+	c->env = xtb.xtb_newEnvironment();
 	if (!c->env)
 		_exit(1); /* nothing can run without one: the parent replaces us */
-	xtb_setVerbosity(c->env, XTB_VERBOSITY_MUTED);
+	xtb.xtb_setVerbosity(c->env, XTB_VERBOSITY_MUTED);
 	return 0;
 }
 
@@ -315,25 +356,25 @@ static int prepare(struct child *c, const qf__engine_request *rq, double *xyz, q
 	int n = rq->natoms;
 	double charge = rq->charge;
 	int uhf = rq->uhf;
-	c->mol = xtb_newMolecule(c->env, &n, rq->z, xyz, &charge, &uhf, NULL, NULL);
-	if (xtb_checkEnvironment(c->env) || !c->mol)
+	c->mol = xtb.xtb_newMolecule(c->env, &n, rq->z, xyz, &charge, &uhf, NULL, NULL);
+	if (xtb.xtb_checkEnvironment(c->env) || !c->mol)
 		goto fail;
-	c->calc = xtb_newCalculator();
+	c->calc = xtb.xtb_newCalculator();
 	switch (rq->method) {
-	case QF_METHOD_GFN2: xtb_loadGFN2xTB(c->env, c->mol, c->calc, NULL); break;
-	case QF_METHOD_GFN1: xtb_loadGFN1xTB(c->env, c->mol, c->calc, NULL); break;
-	default: xtb_loadGFN0xTB(c->env, c->mol, c->calc, NULL); break;
+	case QF_METHOD_GFN2: xtb.xtb_loadGFN2xTB(c->env, c->mol, c->calc, NULL); break;
+	case QF_METHOD_GFN1: xtb.xtb_loadGFN1xTB(c->env, c->mol, c->calc, NULL); break;
+	default: xtb.xtb_loadGFN0xTB(c->env, c->mol, c->calc, NULL); break;
 	}
-	if (xtb_checkEnvironment(c->env))
+	if (xtb.xtb_checkEnvironment(c->env))
 		goto fail;
 	if (rq->solvent[0]) {
-		/* Once, on a calculator just loaded: a second xtb_setSolvent would
+		/* Once, on a calculator just loaded: a second xtb.xtb_setSolvent would
 		 * kill the process. State, temperature and grid are the CLI's
 		 * defaults for --gbsa when not given. */
 		char solvent[sizeof(rq->solvent)];
 		qf_strlcpy(solvent, rq->solvent, sizeof(solvent));
-		xtb_setSolvent(c->env, c->calc, solvent, NULL, NULL, NULL);
-		if (xtb_checkEnvironment(c->env))
+		xtb.xtb_setSolvent(c->env, c->calc, solvent, NULL, NULL, NULL);
+		if (xtb.xtb_checkEnvironment(c->env))
 			goto fail;
 	}
 	c->z = malloc((size_t)n * sizeof(*c->z));
@@ -417,8 +458,8 @@ static void compute(struct child *c, const qf__engine_request *rq, qf__engine_re
 		xyz[i] = rq->xyz[i] * aatoau;
 
 	if (reusable(c, rq)) {
-		xtb_updateMolecule(c->env, c->mol, xyz, NULL);
-		if (xtb_checkEnvironment(c->env)) {
+		xtb.xtb_updateMolecule(c->env, c->mol, xyz, NULL);
+		if (xtb.xtb_checkEnvironment(c->env)) {
 			take_error(c, rp->message, sizeof(rp->message));
 			rp->status = QF__ENGINE_XTB_ERROR;
 			drop(c);
@@ -427,16 +468,16 @@ static void compute(struct child *c, const qf__engine_request *rq, qf__engine_re
 	} else if (prepare(c, rq, xyz, rp)) {
 		goto out;
 	}
-	xtb_setAccuracy(c->env, c->calc, rq->accuracy);
-	xtb_setElectronicTemp(c->env, c->calc, rq->etemp);
-	xtb_setMaxIter(c->env, c->calc, rq->max_iterations);
+	xtb.xtb_setAccuracy(c->env, c->calc, rq->accuracy);
+	xtb.xtb_setElectronicTemp(c->env, c->calc, rq->etemp);
+	xtb.xtb_setMaxIter(c->env, c->calc, rq->max_iterations);
 
 	log_rewind(c);
-	res = xtb_newResults(); /* a fresh initial guess, like --norestart */
-	xtb_singlepoint(c->env, c->mol, c->calc, res);
+	res = xtb.xtb_newResults(); /* a fresh initial guess, like --norestart */
+	xtb.xtb_singlepoint(c->env, c->mol, c->calc, res);
 	rp->scf_cycles = log_iterations(c);
 	/* Right after the singlepoint: a failed SCC still leaves an energy. */
-	if (xtb_checkEnvironment(c->env)) {
+	if (xtb.xtb_checkEnvironment(c->env)) {
 		take_error(c, rp->message, sizeof(rp->message));
 		rp->status = strstr(rp->message, "did not converge") ? QF__ENGINE_SCC_FAILED
 		                                                     : QF__ENGINE_XTB_ERROR;
@@ -449,13 +490,13 @@ static void compute(struct child *c, const qf__engine_request *rq, qf__engine_re
 	wbo = malloc(un * un * sizeof(*wbo));
 	if (!rp->gradient || !rp->charges || !wbo)
 		goto oom;
-	xtb_getEnergy(c->env, res, &rp->energy);
-	xtb_getGradient(c->env, res, rp->gradient);
-	xtb_getDipole(c->env, res, rp->dipole);
-	xtb_getCharges(c->env, res, rp->charges);
-	xtb_getBondOrders(c->env, res, wbo);
-	xtb_getNao(c->env, res, &nao);
-	if (xtb_checkEnvironment(c->env))
+	xtb.xtb_getEnergy(c->env, res, &rp->energy);
+	xtb.xtb_getGradient(c->env, res, rp->gradient);
+	xtb.xtb_getDipole(c->env, res, rp->dipole);
+	xtb.xtb_getCharges(c->env, res, rp->charges);
+	xtb.xtb_getBondOrders(c->env, res, wbo);
+	xtb.xtb_getNao(c->env, res, &nao);
+	if (xtb.xtb_checkEnvironment(c->env))
 		goto xtb_failed;
 	if (nao < 0 || nao > INT_MAX / 16) {
 		qf_strlcpy(rp->message, "libxtb reported an impossible number of orbitals",
@@ -469,9 +510,9 @@ static void compute(struct child *c, const qf__engine_request *rq, qf__engine_re
 		rp->occupations = malloc((size_t)nao * sizeof(double));
 		if (!rp->orbital_energies || !rp->occupations)
 			goto oom;
-		xtb_getOrbitalEigenvalues(c->env, res, rp->orbital_energies);
-		xtb_getOrbitalOccupations(c->env, res, rp->occupations);
-		if (xtb_checkEnvironment(c->env))
+		xtb.xtb_getOrbitalEigenvalues(c->env, res, rp->orbital_energies);
+		xtb.xtb_getOrbitalOccupations(c->env, res, rp->occupations);
+		if (xtb.xtb_checkEnvironment(c->env))
 			goto xtb_failed;
 	}
 	rp->norbitals = nao;
@@ -502,7 +543,7 @@ out:
 		memcpy(rp->message, message, sizeof(message));
 	}
 	if (res)
-		xtb_delResults(&res);
+		xtb.xtb_delResults(&res);
 	free(wbo);
 	free(xyz);
 	getrusage(RUSAGE_SELF, &ru1);
@@ -528,8 +569,10 @@ int qf_engine_serve(int fd, qf_err *err)
 	c.log_fd = -1;
 	int rc = 0;
 
+	if ((rc = load_libxtb(err)))
+		return rc;
 	xtb_calls++;
-	c.env = xtb_newEnvironment();
+	c.env = xtb.xtb_newEnvironment();
 	if (!c.env)
 		return qf_err_set(err, QF_CAT_SYSTEM, "engine.start", "libxtb could not create an environment");
 	setup_log(&c);
@@ -537,7 +580,7 @@ int qf_engine_serve(int fd, qf_err *err)
 	qf__engine_hello hello;
 	memset(&hello, 0, sizeof(hello));
 	hello.pid = (int32_t)getpid();
-	hello.api_version = xtb_getAPIVersion();
+	hello.api_version = xtb.xtb_getAPIVersion();
 	library_version(hello.xtb_version, sizeof(hello.xtb_version));
 	qf_buf b;
 	qf_buf_init(&b, (size_t)QF_ENGINE_MAX_MESSAGE);
@@ -595,6 +638,6 @@ int qf_engine_serve(int fd, qf_err *err)
 	}
 
 	drop(&c);
-	xtb_delEnvironment(&c.env);
+	xtb.xtb_delEnvironment(&c.env);
 	return rc;
 }

@@ -1,0 +1,47 @@
+/*
+ * The RDKit module: the one C++ part of Quantum Forge (src/chem/rdkit.cpp),
+ * built as its own shared object, qforge-rdkit.so, next to the qforge
+ * program, and loaded by qf_smiles_to_mol (src/chem/smiles.c) on the first
+ * SMILES. RDKit's libraries are large C++ libraries whose tens of thousands
+ * of symbol relocations cost every program start ~10 ms; most runs of
+ * qforge (runs on XYZ/SDF files, workers, engine children, store commands)
+ * never parse a SMILES, so they never load them.
+ *
+ * The interface is plain C data only: the module calls nothing of libqf, and
+ * what it allocates (with malloc) the caller frees (with free).
+ */
+#ifndef QF_RDKIT_MODULE_H
+#define QF_RDKIT_MODULE_H
+
+/* Bumped whenever qf_rdkit_out or qf_rdkit_embed change. */
+#define QF_RDKIT_ABI 1
+
+/* The module's file name, and the names of its two functions. */
+#define QF_RDKIT_MODULE_FILE "qforge-rdkit.so"
+#define QF_RDKIT_ABI_SYMBOL "qf_rdkit_abi"
+#define QF_RDKIT_EMBED_SYMBOL "qf_rdkit_embed"
+
+typedef struct qf_rdkit_out {
+	/* On success: the atoms with hydrogens, coordinates in Angstrom. */
+	int natoms;
+	int *z;           /* natoms (malloc) */
+	double *xyz;      /* 3 * natoms (malloc) */
+	int charge;       /* sum of the formal charges */
+	int uhf;          /* radical electrons */
+	char *canonical;  /* RDKit's canonical SMILES (malloc) */
+	/* On failure: */
+	int out_of_memory; /* 1: a system error, not the SMILES's fault */
+	char code[32];    /* input.smiles, input.embedding, input.too_many_atoms */
+	char message[512];
+} qf_rdkit_out;
+
+/* int qf_rdkit_abi(void): QF_RDKIT_ABI of the module. */
+typedef int (*qf_rdkit_abi_fn)(void);
+
+/* int qf_rdkit_embed(const char *smiles, int max_atoms, qf_rdkit_out *out):
+ * SMILES -> 3D (see src/chem/rdkit.cpp). out is zeroed by the module first.
+ * 0 with the success fields set, or -1 with code and message set (and the
+ * success fields NULL/0). Thread-safe. */
+typedef int (*qf_rdkit_embed_fn)(const char *smiles, int max_atoms, qf_rdkit_out *out);
+
+#endif

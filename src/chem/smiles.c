@@ -1,0 +1,101 @@
+/*
+ * SMILES -> qf_mol through the RDKit module (src/chem/rdkit_module.h),
+ * loaded here on the first SMILES: from the directory of the running
+ * program, else from the build directory it was built in (QF_RDKIT_MODULE).
+ */
+#include "qf/molio.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qf/str.h"
+#include "rdkit_module.h"
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static qf_rdkit_embed_fn embed_fn;
+static char load_error[768];
+
+/* dlopen path, or a note of why not in load_error (appended). */
+static void *try_open(const char *path)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *why = dlerror();
+		size_t used = strlen(load_error);
+		snprintf(load_error + used, sizeof(load_error) - used, "%s%s", used ? "; " : "",
+		         why ? why : path);
+	}
+	return h;
+}
+
+static void load(void)
+{
+	void *h = NULL;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			char path[PATH_MAX + sizeof(QF_RDKIT_MODULE_FILE)];
+			snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - exe), exe, QF_RDKIT_MODULE_FILE);
+			h = try_open(path);
+		}
+	}
+#ifdef QF_RDKIT_MODULE
+	if (!h)
+		h = try_open(QF_RDKIT_MODULE);
+#endif
+	if (!h)
+		return;
+	qf_rdkit_abi_fn abi = (qf_rdkit_abi_fn)dlsym(h, QF_RDKIT_ABI_SYMBOL);
+	qf_rdkit_embed_fn fn = (qf_rdkit_embed_fn)dlsym(h, QF_RDKIT_EMBED_SYMBOL);
+	if (!abi || !fn || abi() != QF_RDKIT_ABI) {
+		snprintf(load_error, sizeof(load_error), "%s is not the RDKit module of this qforge (%s)",
+		         QF_RDKIT_MODULE_FILE, !abi || !fn ? "functions missing" : "another version");
+		dlclose(h);
+		return;
+	}
+	embed_fn = fn; /* the module stays loaded for the life of the process */
+}
+
+int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *err)
+{
+	if (!smiles || !*smiles)
+		return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles", "empty SMILES");
+	if (strlen(smiles) > QF_MAX_SMILES)
+		return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles", "SMILES longer than %d characters",
+		                  QF_MAX_SMILES);
+	pthread_once(&load_once, load);
+	if (!embed_fn)
+		return qf_err_set(err, QF_CAT_SYSTEM, "system.rdkit",
+		                  "cannot read SMILES: the RDKit module could not be loaded (%s); rebuild "
+		                  "with make, or install librdkit1 (scripts/install-deps)",
+		                  load_error);
+	qf_rdkit_out out;
+	if (embed_fn(smiles, QF_MAX_ATOMS, &out) != 0) {
+		if (out.out_of_memory)
+			return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "%s", out.message);
+		return qf_err_set(err, QF_CAT_VALIDATION, out.code, "%s", out.message);
+	}
+	int rc = qf_mol_resize(m, out.natoms, err);
+	if (rc == 0) {
+		memcpy(m->z, out.z, (size_t)out.natoms * sizeof(*m->z));
+		memcpy(m->xyz, out.xyz, (size_t)out.natoms * 3 * sizeof(*m->xyz));
+		m->charge = out.charge;
+		m->uhf = out.uhf;
+		qf_strlcpy(m->name, name && *name ? name : out.canonical, sizeof(m->name));
+		free(m->smiles);
+		m->smiles = out.canonical;
+		out.canonical = NULL;
+	}
+	free(out.z);
+	free(out.xyz);
+	free(out.canonical);
+	return rc;
+}
