@@ -3,13 +3,14 @@
 #   make run      install what is missing, build, run the main job
 #   make test     install what is missing, build with sanitizers, run the whole suite
 #   make bench    run the benchmarks against their peers
+#   make fuzz FUZZ=NAME [SECONDS=600]   fuzz one target with libFuzzer (clang)
 
 BUILD      ?= build
 TEST_BUILD ?= build-test
 JOBS       ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps configure run test bench clean
+.PHONY: all deps configure run test bench fuzz clean
 
 all: configure
 	cmake --build $(BUILD) -j$(JOBS)
@@ -35,5 +36,8 @@ bench: deps
 	bench/store-insert
 	@if [ -x bench/batch-throughput ]; then bench/batch-throughput; fi
 
+fuzz: deps
+	scripts/fuzz $(FUZZ) $(or $(SECONDS),600)
+
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) build-fuzz
