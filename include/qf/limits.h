@@ -214,4 +214,116 @@
  * xtb chose them (0 in the spec). */
 #define QF_RETRY_OPT_CYCLES 1000
 
+/* ---- the HTTP server (qforge serve) --------------------------------------- */
+
+/* argon2id cost of a password hash: libsodium's interactive limits (2 passes
+ * over 64 MiB, ~50-100 ms here), the least the design allows; a stored hash
+ * made with less is replaced at the next login. */
+#define QF_ARGON2_OPSLIMIT 2ULL
+#define QF_ARGON2_MEMLIMIT (64ULL * 1024 * 1024)
+
+/* Password hashes computed at once: each takes QF_ARGON2_MEMLIMIT of memory,
+ * so a burst of logins must wait rather than take the machine's memory. */
+#define QF_MAX_CONCURRENT_PWHASH 4
+
+/* Password length in bytes: 8 at least (NIST SP 800-63B), at most 1024 (a
+ * passphrase; longer is a mistake or an attack on the hash). */
+#define QF_MIN_PASSWORD 8
+#define QF_MAX_PASSWORD 1024
+
+/* Browser sessions: idle expiry (no request for this long) and absolute
+ * expiry (since login), s. Retention deletes user_sessions idle 7 days. */
+#define QF_SESSION_IDLE_S (12.0 * 3600.0)
+#define QF_SESSION_MAX_S (7.0 * 86400.0)
+/* A session's last_seen_at is written at most this often (s): every request
+ * writing it would make each read a write. */
+#define QF_SESSION_TOUCH_S 60.0
+
+/* How long a verified session or API key is trusted from memory before the
+ * store is asked again (s): the auth check of a busy client costs no
+ * database round trip, and a logout or revocation on another server of the
+ * same store takes effect within this time (at once on this one). */
+#define QF_AUTH_CACHE_TTL_S 5.0
+/* Entries of that cache (tokens in use at once). */
+#define QF_AUTH_CACHE_ENTRIES 4096
+
+/* Failed logins: after QF_LOGIN_FREE_FAILURES failures for one e-mail
+ * address or one client address, each further attempt must wait twice as
+ * long as the last (from 1 s, at most QF_LOGIN_MAX_DELAY_S); a success
+ * clears the address's count. */
+#define QF_LOGIN_FREE_FAILURES 5
+#define QF_LOGIN_MAX_DELAY_S 900.0
+/* E-mail addresses and client addresses whose failures are remembered. */
+#define QF_LOGIN_TRACKED 8192
+
+/* Invitations (--registration invite) are valid this long (s). */
+#define QF_INVITE_TTL_S (7.0 * 86400.0)
+
+/* Connections: total, per client address, idle timeout (s). The thread pool
+ * serves them with epoll; 1024 is far above what the store behind it can
+ * answer, and a single address (a script gone wrong) gets a small share. */
+#define QF_HTTP_MAX_CONNECTIONS 1024
+#define QF_HTTP_MAX_PER_IP 128
+#define QF_HTTP_TIMEOUT_S 30
+/* Memory one connection may use for its headers and buffers (libmicrohttpd's
+ * pool), and the header block we accept within it: larger headers get 431. */
+#define QF_HTTP_CONNECTION_MEMORY (128 * 1024)
+#define QF_HTTP_MAX_HEADER_BYTES (32 * 1024)
+/* Request bodies: JSON documents and uploads of signed-in users (a batch
+ * file of 100,000 drug-like SMILES is ~6 MB; 32 MB holds a 10,000-atom SDF
+ * many times over), and of callers not signed in (register, login). */
+#define QF_HTTP_MAX_BODY (32L * 1024 * 1024)
+#define QF_HTTP_MAX_BODY_ANON (16L * 1024)
+/* Nesting of a JSON request body: our documents nest 4 deep; jansson's own
+ * limit (2048) is a stack, not a policy. */
+#define QF_JSON_MAX_DEPTH 32
+/* Rows one list request returns (cursor pagination beyond). */
+#define QF_HTTP_DEFAULT_PAGE 50
+#define QF_HTTP_MAX_PAGE 1000
+
+/* Request rate per signed-in user (and per API key), and per client address
+ * for callers who are not signed in: a token bucket refilled at this rate
+ * per minute, holding a minute's worth; past it, 429 with Retry-After. */
+#define QF_RATE_USER_PER_MIN 6000
+#define QF_RATE_ANON_PER_MIN 120
+/* Clients whose buckets are kept (least recently seen dropped first). */
+#define QF_RATE_TRACKED 16384
+
+/* Quotas a user gets unless users.max_concurrent_jobs / storage_quota_mb
+ * say otherwise: calculations queued or running at once (a submission past
+ * it is refused with 429), molecules in one batch, stored bytes. */
+#define QF_QUOTA_ACTIVE_JOBS 100000
+#define QF_QUOTA_BATCH_MOLECULES 100000
+#define QF_QUOTA_STORAGE_MB 10240.0
+
+/* API usage log and audit entries waiting to be written by the writer
+ * thread (off the request path); past it, entries are dropped and counted
+ * (qforge_usage_log_dropped_total) rather than slowing requests down. */
+#define QF_USAGE_QUEUE 65536
+/* Rows the writer puts in one transaction, and how often it writes (s). */
+#define QF_USAGE_BATCH 2000
+#define QF_USAGE_FLUSH_S 0.25
+
+/* Server-Sent Events: subscribers at once, how often the store is asked
+ * what changed (s), how far back each look reaches (s: a transaction that
+ * committed late with an earlier updated_at is still seen), and the
+ * keep-alive comment interval (s). */
+#define QF_SSE_MAX_CLIENTS 256
+#define QF_SSE_POLL_S 0.25
+#define QF_SSE_LOOKBACK_S 5.0
+#define QF_SSE_KEEPALIVE_S 15.0
+/* Bytes of events waiting for one slow subscriber before it is dropped. */
+#define QF_SSE_MAX_PENDING (1024 * 1024)
+
+/* Worker processes qforge serve supervises, and the restart backoff of one
+ * that died: from 1 s doubling to 60 s; a worker that ran this long is
+ * healthy again (backoff reset). */
+#define QF_SERVE_MAX_WORKERS 256
+#define QF_WORKER_RESTART_MAX_S 60.0
+#define QF_WORKER_HEALTHY_S 60.0
+
+/* A job file downloaded over HTTP (xtb's outputs; a trajectory can be
+ * large, the store keeps the tail of the logs only). */
+#define QF_HTTP_MAX_DOWNLOAD (512L * 1024 * 1024)
+
 #endif

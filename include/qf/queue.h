@@ -65,6 +65,8 @@ typedef struct qf_worker_opts {
 	qf_xtb_opts xtb;           /* the xtb program, memory limit */
 	const char *name;          /* worker name (default "host:pid") */
 	bool quiet;                /* no per-job lines on stderr */
+	int wake_fd;               /* readable when new work was committed (qforge serve's
+	                              pipe): napping slots claim at once; -1: none */
 } qf_worker_opts;
 
 void qf_worker_opts_init(qf_worker_opts *o);

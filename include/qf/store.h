@@ -18,6 +18,8 @@
  *   update  system, platform admins: all; a user: own rows (where the
  *   delete  organisation role, if any, is researcher or admin) and any row
  *           of an organisation where the user is admin
+ *   viewer  (platform role) as a user for reading; writes nothing but its
+ *           own account rows (sessions, API keys, preferences, UI state)
  *
  * A row the actor may not see is indistinguishable from a missing one
  * (QF_ENOENT, code store.not_found). On PostgreSQL, row-level security
@@ -56,6 +58,9 @@ typedef struct qf_actor {
 	qf_actor_kind kind;
 	char user_id[QF_UUID_STR]; /* QF_ACTOR_USER only */
 	bool is_admin;             /* platform administrator (from users.is_admin) */
+	bool viewer;               /* platform role viewer (users.role): reads only, and
+	                              writes only its own account rows (sessions, API
+	                              keys, preferences, UI state) */
 } qf_actor;
 
 /* Organisation roles, weakest first. */
@@ -71,6 +76,18 @@ qf_actor qf_actor_anonymous(void);
 qf_actor qf_actor_local(void);
 /* An actor for a user id, with is_admin read from the users table. */
 int qf_store_actor(qf_store *s, const char *user_id, qf_actor *out, qf_err *err);
+
+/* Register a user (the system acts): the users row and, when
+ * password_hash is given, its user_credentials row, in one transaction. The
+ * first account of a store without one (the built-in local user aside)
+ * becomes an administrator whatever role says ("first": true in *out).
+ * auth.email_taken when the address (case-insensitive) has an account.
+ * *out gets {"id","email","display_name","is_admin","role","created_at",
+ * "first"}. With first_only, only the first account may be made
+ * (auth.registration_closed otherwise). */
+int qf_store_user_register(qf_store *s, const char *email, const char *display_name,
+                           const char *password_hash, const char *role, bool first_only,
+                           json_t **out, qf_err *err);
 
 /* ---- opening -------------------------------------------------------------- */
 
@@ -109,6 +126,10 @@ int qf_store_schema_version(qf_store *s, int *version, qf_err *err);
 /* Insert one row; *out (may be NULL) gets the row as stored. */
 int qf_store_insert(qf_store *s, const qf_actor *a, const char *table, const json_t *row,
                     json_t **out, qf_err *err);
+/* Insert every row of a JSON array, in one transaction: all or none (the
+ * API usage log and audit writer). */
+int qf_store_insert_many(qf_store *s, const qf_actor *a, const char *table, const json_t *rows,
+                         qf_err *err);
 /* Fetch one row by primary key (text form; composite keys: "k1/k2"). */
 int qf_store_get(qf_store *s, const qf_actor *a, const char *table, const char *id,
                  json_t **out, qf_err *err);
@@ -128,6 +149,11 @@ typedef struct qf_store_filter {
 	bool descending;
 	int limit;           /* 0 = QF_STORE_DEFAULT_LIMIT; capped by QF_STORE_MAX_LIMIT */
 	int offset;
+	/* Keyset paging (a cursor): only rows after the row whose order column
+	 * holds after_value (may be JSON null) and whose key is after_key, in
+	 * the listing's order. Tables with a one-column key only. */
+	const json_t *after_value;
+	const char *after_key; /* NULL: from the start */
 } qf_store_filter;
 #define QF_STORE_DEFAULT_LIMIT 100
 #define QF_STORE_MAX_LIMIT 10000
@@ -284,6 +310,46 @@ typedef struct qf_queue_counts {
 /* Counts of visible jobs (of one batch when batch_id is not NULL). */
 int qf_store_queue_counts(qf_store *s, const qf_actor *a, const char *batch_id,
                           qf_queue_counts *c, qf_err *err);
+
+/* One calculation: queued -> cancelled, running -> asked to stop (its
+ * worker stops it at its next heartbeat). *status (16 bytes) gets
+ * "cancelled", "cancel_requested", or the status it had when it was
+ * already finished. store.not_found when a may not change it. */
+int qf_store_calc_cancel(qf_store *s, const qf_actor *a, const char *id, char status[16],
+                         qf_err *err);
+/* One failed calculation back to the queue (as qf_store_batch_retry_failed);
+ * store.conflict when it has not failed, or failed validation and not
+ * force. */
+int qf_store_calc_retry(qf_store *s, const qf_actor *a, const char *id, bool force, bool *requeued,
+                        qf_err *err);
+
+/* ---- aggregates ------------------------------------------------------------ */
+
+/* The dashboard over what the actor may read: average job time (and memory)
+ * by atom count, method and optimisation level; failures by category and
+ * code; the queue's counts; throughput and average time over the last
+ * window_s seconds and the window before, in twelve slices too; the queue
+ * length samples of the window; and the slow-down alert: the window's
+ * average job time above threshold_s (when > 0), else above slow_factor
+ * times the previous window's. */
+int qf_store_dashboard(qf_store *s, const qf_actor *a, double window_s, double threshold_s,
+                       double slow_factor, json_t **out, qf_err *err);
+/* Histogram of attempt wall times: cumulative[i] counts those <= bounds[i]
+ * (nb bounds, ascending), *count all of them, *sum their total. */
+int qf_store_job_durations(qf_store *s, const qf_actor *a, const double *bounds, int nb,
+                           int64_t *cumulative, int64_t *count, double *sum, qf_err *err);
+
+/* Rows of "calculations" or "batches" whose updated_at is at or after
+ * since, oldest first (at most limit): id, owner_id, org_id, status,
+ * updated_at, and batch_id and error_code (calculations) or name and total
+ * (batches). The system's view, for live events that the caller then
+ * filters per subscriber. */
+int qf_store_changes(qf_store *s, const char *table, double since, int limit, json_t **out,
+                     qf_err *err);
+
+/* Queued and running calculations per owner: [{"owner_id","queued",
+ * "running"}] (the system's view; the queue-length samples). */
+int qf_store_queue_by_owner(qf_store *s, json_t **out, qf_err *err);
 
 /* ---- batches ------------------------------------------------------------- */
 

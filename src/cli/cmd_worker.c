@@ -5,6 +5,7 @@
  * finish the running jobs and exit; a second one: stop them and give them
  * back) or, with --exit-when-idle, until no job is left.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,7 +36,9 @@ static const char usage[] =
 	"  --no-engine              run singlepoints through the xtb program as well\n"
 	"  --xtb PROGRAM            the xtb program (default $QF_XTB or xtb)\n"
 	"  --name NAME              worker name in the store (default host:pid)\n"
-	"  --quiet                  no line per job on stderr\n";
+	"  --quiet                  no line per job on stderr\n"
+	"  --wake-fd N              claim at once when a byte arrives on descriptor N\n"
+	"                           (qforge serve wakes its workers so after a submission)\n";
 
 static volatile sig_atomic_t stop;
 
@@ -49,7 +52,7 @@ static void on_signal(int sig)
 enum {
 	OPT_STORE = 256, OPT_CONCURRENCY, OPT_IDLE, OPT_JOBS_ROOT, OPT_LEASE, OPT_HEARTBEAT,
 	OPT_POLL, OPT_ATTEMPTS, OPT_BACKOFF_BASE, OPT_BACKOFF_CAP, OPT_NO_ENGINE, OPT_XTB,
-	OPT_NAME, OPT_QUIET, OPT_HELP,
+	OPT_NAME, OPT_QUIET, OPT_HELP, OPT_WAKE_FD,
 };
 
 static const struct option options[] = {
@@ -67,6 +70,7 @@ static const struct option options[] = {
 	{"xtb", required_argument, NULL, OPT_XTB},
 	{"name", required_argument, NULL, OPT_NAME},
 	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"wake-fd", required_argument, NULL, OPT_WAKE_FD},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -130,6 +134,14 @@ int cmd_worker(int argc, char **argv)
 		case OPT_XTB: o.xtb.xtb = optarg; break;
 		case OPT_NAME: o.name = optarg; break;
 		case OPT_QUIET: o.quiet = true; break;
+		case OPT_WAKE_FD: {
+			long fd;
+			if (!qf_parse_int(optarg, 0, 1 << 20, &fd) || fcntl((int)fd, F_GETFD) < 0)
+				return cli_usage_error("worker", "--wake-fd needs an open descriptor number, got '%s'",
+				                       optarg);
+			o.wake_fd = (int)fd;
+			break;
+		}
 		case OPT_HELP: fputs(usage, stdout); return 0;
 		case ':':
 			return cli_usage_error("worker", "option %s needs a value", argv[optind - 1]);

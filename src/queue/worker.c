@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -84,6 +85,7 @@ struct worker {
 	bool idle;      /* exit_when_idle: nothing is left */
 	bool done;      /* tells the heartbeat thread to end */
 	long commit_delay_ms; /* FAULT_COMMIT_DELAY_ENV (test hook), 0: none */
+	unsigned wakes;       /* bumped when o->wake_fd says there is new work */
 	double idle_said_at;  /* exit_when_idle: when it last said what it waits for */
 	qf_worker_stats stats;
 };
@@ -97,6 +99,7 @@ void qf_worker_opts_init(qf_worker_opts *o)
 	o->heartbeat_seconds = 0;
 	o->poll_seconds = 1.0;
 	o->jobs_root = "var/jobs";
+	o->wake_fd = -1;
 	qf_retry_policy_init(&o->retry);
 	qf_xtb_opts_init(&o->xtb);
 }
@@ -124,7 +127,8 @@ static void nap_until(struct worker *w, double s, bool idle_too)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	double end = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + s;
 	pthread_mutex_lock(&w->mu);
-	while (!w->done && !(idle_too && w->idle) && !stopping(w)) {
+	unsigned wakes = w->wakes;
+	while (!w->done && !(idle_too && w->idle) && !stopping(w) && w->wakes == wakes) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		double now = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 		if (now >= end)
@@ -642,6 +646,36 @@ static void *heartbeat_main(void *arg)
 
 /* ---- the worker ------------------------------------------------------------ */
 
+/* The wake-up thread (o->wake_fd): each byte there means new work was
+ * committed (qforge serve writes one after a submission), and every napping
+ * slot claims at once instead of at its next poll. */
+static void *wake_main(void *arg)
+{
+	struct worker *w = arg;
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		bool done = w->done;
+		pthread_mutex_unlock(&w->mu);
+		if (done)
+			break;
+		struct pollfd p = {.fd = w->o->wake_fd, .events = POLLIN};
+		int n = poll(&p, 1, 200);
+		if (n <= 0)
+			continue;
+		char buf[64];
+		ssize_t got = read(w->o->wake_fd, buf, sizeof(buf));
+		if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
+			break; /* the writer is gone: polling goes on as before */
+		if (got > 0) {
+			pthread_mutex_lock(&w->mu);
+			w->wakes++;
+			pthread_cond_broadcast(&w->cv);
+			pthread_mutex_unlock(&w->mu);
+		}
+	}
+	return NULL;
+}
+
 int qf_worker_run(const qf_worker_opts *o, volatile sig_atomic_t *stop, qf_worker_stats *stats,
                   qf_err *err)
 {
@@ -716,6 +750,8 @@ int qf_worker_run(const qf_worker_opts *o, volatile sig_atomic_t *stop, qf_worke
 	int started = 0;
 	w.running_threads = w.nslots;
 	bool hb_started = pthread_create(&hb, NULL, heartbeat_main, &w) == 0;
+	pthread_t wk;
+	bool wk_started = o->wake_fd >= 0 && pthread_create(&wk, NULL, wake_main, &w) == 0;
 	for (; started < w.nslots; started++)
 		if (pthread_create(&w.slots[started].thread, NULL, slot_main, &w.slots[started]))
 			break;
@@ -744,6 +780,8 @@ int qf_worker_run(const qf_worker_opts *o, volatile sig_atomic_t *stop, qf_worke
 		pthread_join(w.slots[i].thread, NULL);
 	if (hb_started)
 		pthread_join(hb, NULL);
+	if (wk_started)
+		pthread_join(wk, NULL);
 	rc = started == w.nslots ? 0
 	                         : qf_err_set(err, QF_CAT_SYSTEM, "system.threads", "could not start all slots");
 

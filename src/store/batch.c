@@ -748,9 +748,9 @@ out:
 
 /* Run an UPDATE of the batch's calculations the actor may change; *n gets
  * the rows changed. */
-static int update_batch_calcs(qf__db *db, const qf_actor *a, const char *batch_id,
-                              const char *set_sql, bool finished, double now, const char *where_sql,
-                              int *n, qf_err *err)
+static int update_calcs(qf__db *db, const qf_actor *a, const char *col, const char *val,
+                        const char *set_sql, bool finished, double now, const char *where_sql, int *n,
+                        qf_err *err)
 {
 	qf__query q;
 	qf__query_init(&q, qf__db_dialect(db));
@@ -760,8 +760,8 @@ static int update_batch_calcs(qf__db *db, const qf_actor *a, const char *batch_i
 		qf__query_sql(&q, ", finished_at = ");
 		qf__query_time(&q, now);
 	}
-	qf__query_sql(&q, " WHERE batch_id = ");
-	qf__query_text(&q, batch_id);
+	qf__query_sql(&q, " WHERE %s = ", col);
+	qf__query_text(&q, val);
 	qf__query_sql(&q, " AND %s AND ", where_sql);
 	qf__scope_where(&q, qf__catalog_find("calculations"), a, QF__OP_UPDATE);
 	qf__stmt *st = NULL;
@@ -774,6 +774,23 @@ static int update_batch_calcs(qf__db *db, const qf_actor *a, const char *batch_i
 	}
 	qf__stmt_finalize(st);
 	qf__query_release(&q);
+	return rc;
+}
+
+/* Queued jobs (also those whose worker was lost: a late result of theirs is
+ * then refused) whose col is val are cancelled; running ones are asked to
+ * stop. */
+static int cancel_calcs(qf__db *db, const qf_actor *a, const char *col, const char *val, double now,
+                        int *c, int *r, qf_err *err)
+{
+	bool pg = qf__db_dialect(db) == QF__PG;
+	int rc = update_calcs(db, a, col, val,
+	                      "status = 'cancelled', lease_owner = NULL, lease_token = NULL, "
+	                      "lease_expires_at = NULL, not_before = NULL",
+	                      true, now, "status = 'queued'", c, err);
+	if (!rc)
+		rc = update_calcs(db, a, col, val, pg ? "cancel_requested = true" : "cancel_requested = 1",
+		                  false, now, "status = 'running' AND NOT cancel_requested", r, err);
 	return rc;
 }
 
@@ -793,20 +810,11 @@ int qf_store_batch_cancel(qf_store *s, const qf_actor *a, const char *id, int *c
 	if (rc)
 		return rc;
 	double now = qf_clock_now();
-	bool pg = s->dialect == QF__PG;
 	char ts[QF_TIME_STR];
 	qf__time_format(now, ts);
 	if ((rc = qf__batch_find(tx.db, a, id, QF__OP_UPDATE, NULL, err)))
 		goto out;
-	/* Queued jobs (also those whose worker was lost: a late result of theirs
-	 * is then refused) are cancelled; running ones are asked to stop. */
-	if ((rc = update_batch_calcs(tx.db, a, id,
-	                             "status = 'cancelled', lease_owner = NULL, lease_token = NULL, "
-	                             "lease_expires_at = NULL, not_before = NULL",
-	                             true, now, "status = 'queued'", &c, err)))
-		goto out;
-	if ((rc = update_batch_calcs(tx.db, a, id, pg ? "cancel_requested = true" : "cancel_requested = 1",
-	                             false, now, "status = 'running' AND NOT cancel_requested", &r, err)))
+	if ((rc = cancel_calcs(tx.db, a, "batch_id", id, now, &c, &r, err)))
 		goto out;
 	/* The batch is cancelled unless it had finished already; it is finished
 	 * once its running jobs are. */
@@ -844,40 +852,29 @@ typedef struct failed_job {
 	int64_t errors;
 } failed_job;
 
-int qf_store_batch_retry_failed(qf_store *s, const qf_actor *a, const char *id, bool force,
-                                int *requeued, int *skipped, qf_err *err)
+/* Failed jobs whose col is val go back to the queue with a fresh allowance
+ * of attempts; validation failures are skipped unless force. *d gets what
+ * that does to their batch's statistics. */
+static int retry_calcs(qf__db *db, const qf_actor *a, const char *col, const char *val, bool force,
+                       double now, int *nq, int *ns, qf__bjp_delta *d, qf_err *err)
 {
-	int nq = 0, ns = 0;
-	if (requeued)
-		*requeued = 0;
-	if (skipped)
-		*skipped = 0;
-	if (a->kind == QF_ACTOR_ANONYMOUS)
-		return qf_err_setrc(err, QF_ENOENT, QF_CAT_VALIDATION, "store.not_found", "no batch '%s'",
-		                    id ? id : "");
-	qf__tx tx;
-	int rc = qf__tx_begin(s, a, true, &tx, err);
-	if (rc)
-		return rc;
-	bool pg = s->dialect == QF__PG;
-	double now = qf_clock_now();
+	bool pg = qf__db_dialect(db) == QF__PG;
 	char ts[QF_TIME_STR];
 	qf__time_format(now, ts);
 	failed_job *jobs = NULL;
 	size_t njobs = 0, cap = 0;
 	qf__stmt *st = NULL;
 	qf__query q;
-	qf__query_init(&q, s->dialect);
-	if ((rc = qf__batch_find(tx.db, a, id, QF__OP_UPDATE, NULL, err)))
-		goto out;
+	qf__query_init(&q, qf__db_dialect(db));
 	/* The failed jobs the actor may change, locked. */
 	qf__query_sql(&q, "SELECT id, error_category, (SELECT count(*) FROM calculation_errors e WHERE "
-	                  "e.calculation_id = calculations.id) FROM calculations WHERE batch_id = ");
-	qf__query_text(&q, id);
+	                  "e.calculation_id = calculations.id) FROM calculations WHERE %s = ",
+	              col);
+	qf__query_text(&q, val);
 	qf__query_sql(&q, " AND status = 'failed' AND ");
 	qf__scope_where(&q, qf__catalog_find("calculations"), a, QF__OP_UPDATE);
 	qf__query_sql(&q, " ORDER BY id%s", pg ? " FOR UPDATE" : "");
-	rc = qf__query_run(&q, tx.db, &st, err);
+	int rc = qf__query_run(&q, db, &st, err);
 	while (rc == 1) {
 		if (njobs == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
@@ -901,7 +898,7 @@ int qf_store_batch_retry_failed(qf_store *s, const qf_actor *a, const char *id, 
 	st = NULL;
 	if (rc)
 		goto out;
-	if ((rc = qf__db_prepare(tx.db,
+	if ((rc = qf__db_prepare(db,
 	                         pg ? "UPDATE calculations SET status = 'queued', max_attempts = ?, "
 	                              "not_before = NULL, lease_owner = NULL, lease_token = NULL, "
 	                              "lease_expires_at = NULL, cancel_requested = false, error_category "
@@ -914,14 +911,12 @@ int qf_store_batch_retry_failed(qf_store *s, const qf_actor *a, const char *id, 
 	                              "updated_at = ? WHERE id = ? AND status = 'failed'",
 	                         &st, err)))
 		goto out;
-	qf__bjp_delta d;
-	memset(&d, 0, sizeof(d));
 	for (size_t k = 0; k < njobs; k++) {
 		const failed_job *f = &jobs[k];
 		/* The input or the spec must change first: run again, it fails
 		 * again (unless the caller says the cause went away). */
 		if (!strcmp(f->category, "validation") && !force) {
-			ns++;
+			(*ns)++;
 			continue;
 		}
 		int64_t allow = f->errors + QF_DEFAULT_MAX_ATTEMPTS;
@@ -933,33 +928,64 @@ int qf_store_batch_retry_failed(qf_store *s, const qf_actor *a, const char *id, 
 			goto out;
 		if (qf__stmt_changes(st) <= 0)
 			continue;
-		nq++;
-		d.failed--;
+		(*nq)++;
+		d->failed--;
 		if (!strcmp(f->category, "timeout"))
-			d.timeout--;
+			d->timeout--;
 		else if (!strcmp(f->category, "convergence"))
-			d.convergence--;
-	}
-	if (nq) {
-		/* (whoever may change the batch may change its statistics row:
-		 * both have the batch's owner and organisation) */
-		if ((rc = qf__bjp_apply(tx.db, id, &d, now, err)))
-			goto out;
-		qf__stmt_finalize(st);
-		st = NULL;
-		if ((rc = qf__db_prepare(tx.db,
-		                         "UPDATE batches SET status = 'queued', finished_at = NULL, "
-		                         "updated_at = ? WHERE id = ?",
-		                         &st, err)))
-			goto out;
-		qf__stmt_bind_str(st, 1, ts);
-		qf__stmt_bind_str(st, 2, id);
-		rc = qf__stmt_done(st, err);
+			d->convergence--;
 	}
 out:
 	qf__stmt_finalize(st);
 	qf__query_release(&q);
 	free(jobs);
+	return rc;
+}
+
+/* After nq jobs of a batch were queued again: its statistics and state. */
+static int batch_requeued(qf__db *db, const char *id, const qf__bjp_delta *d, double now, qf_err *err)
+{
+	/* (whoever may change the batch may change its statistics row: both
+	 * have the batch's owner and organisation) */
+	int rc = qf__bjp_apply(db, id, d, now, err);
+	if (rc)
+		return rc;
+	char ts[QF_TIME_STR];
+	qf__time_format(now, ts);
+	qf__stmt *st;
+	if ((rc = qf__db_prepare(db,
+	                         "UPDATE batches SET status = 'queued', finished_at = NULL, updated_at = ? "
+	                         "WHERE id = ?",
+	                         &st, err)))
+		return rc;
+	qf__stmt_bind_str(st, 1, ts);
+	qf__stmt_bind_str(st, 2, id);
+	rc = qf__stmt_done(st, err);
+	qf__stmt_finalize(st);
+	return rc;
+}
+
+int qf_store_batch_retry_failed(qf_store *s, const qf_actor *a, const char *id, bool force,
+                                int *requeued, int *skipped, qf_err *err)
+{
+	int nq = 0, ns = 0;
+	if (requeued)
+		*requeued = 0;
+	if (skipped)
+		*skipped = 0;
+	if (a->kind == QF_ACTOR_ANONYMOUS)
+		return qf_err_setrc(err, QF_ENOENT, QF_CAT_VALIDATION, "store.not_found", "no batch '%s'",
+		                    id ? id : "");
+	qf__tx tx;
+	int rc = qf__tx_begin(s, a, true, &tx, err);
+	if (rc)
+		return rc;
+	double now = qf_clock_now();
+	qf__bjp_delta d;
+	memset(&d, 0, sizeof(d));
+	if (!(rc = qf__batch_find(tx.db, a, id, QF__OP_UPDATE, NULL, err)) &&
+	    !(rc = retry_calcs(tx.db, a, "batch_id", id, force, now, &nq, &ns, &d, err)) && nq)
+		rc = batch_requeued(tx.db, id, &d, now, err);
 	if (rc) {
 		qf__tx_rollback(&tx);
 		return rc;
@@ -970,5 +996,102 @@ out:
 		*requeued = nq;
 	if (skipped)
 		*skipped = ns;
+	return 0;
+}
+
+/* ---- one calculation ---------------------------------------------------------------- */
+
+/* The calculation's status and batch ("" none) when a may change it;
+ * store.not_found otherwise. */
+static int calc_find(qf__db *db, const qf_actor *a, const char *id, char status[16],
+                     char batch[QF_UUID_STR], qf_err *err)
+{
+	if (!id || !qf_uuid_valid(id))
+		return qf_err_setrc(err, QF_ENOENT, QF_CAT_VALIDATION, "store.not_found",
+		                    "no calculation '%.64s'", id ? id : "");
+	qf__query q;
+	qf__query_init(&q, qf__db_dialect(db));
+	qf__query_sql(&q, "SELECT status, batch_id FROM calculations WHERE id = ");
+	qf__query_text(&q, id);
+	qf__query_sql(&q, " AND ");
+	qf__scope_where(&q, qf__catalog_find("calculations"), a, QF__OP_UPDATE);
+	qf__stmt *st = NULL;
+	int rc = qf__query_run(&q, db, &st, err);
+	if (rc == 1) {
+		const char *v = qf__stmt_col_text(st, 0, NULL), *b = qf__stmt_col_text(st, 1, NULL);
+		qf_strlcpy(status, v ? v : "", 16);
+		qf_strlcpy(batch, b ? b : "", QF_UUID_STR);
+		rc = qf__stmt_done(st, err);
+	} else if (rc == 0) {
+		rc = qf_err_setrc(err, QF_ENOENT, QF_CAT_VALIDATION, "store.not_found",
+		                  "no calculation '%s'", id);
+	}
+	qf__stmt_finalize(st);
+	qf__query_release(&q);
+	return rc;
+}
+
+int qf_store_calc_cancel(qf_store *s, const qf_actor *a, const char *id, char status[16],
+                         qf_err *err)
+{
+	status[0] = '\0';
+	if (a->kind == QF_ACTOR_ANONYMOUS)
+		return qf_err_setrc(err, QF_ENOENT, QF_CAT_VALIDATION, "store.not_found",
+		                    "no calculation '%.64s'", id ? id : "");
+	qf__tx tx;
+	int rc = qf__tx_begin(s, a, true, &tx, err);
+	if (rc)
+		return rc;
+	double now = qf_clock_now();
+	char batch[QF_UUID_STR];
+	int c = 0, r = 0;
+	if (!(rc = calc_find(tx.db, a, id, status, batch, err)) &&
+	    !(rc = cancel_calcs(tx.db, a, "id", id, now, &c, &r, err)) && c && batch[0])
+		rc = qf__batch_settle(tx.db, batch, now, err);
+	if (rc) {
+		qf__tx_rollback(&tx);
+		return rc;
+	}
+	if ((rc = qf__tx_commit(&tx, err)))
+		return rc;
+	qf_strlcpy(status, c ? "cancelled" : r ? "cancel_requested" : status, 16);
+	return 0;
+}
+
+int qf_store_calc_retry(qf_store *s, const qf_actor *a, const char *id, bool force, bool *requeued,
+                        qf_err *err)
+{
+	*requeued = false;
+	if (a->kind == QF_ACTOR_ANONYMOUS)
+		return qf_err_setrc(err, QF_ENOENT, QF_CAT_VALIDATION, "store.not_found",
+		                    "no calculation '%.64s'", id ? id : "");
+	qf__tx tx;
+	int rc = qf__tx_begin(s, a, true, &tx, err);
+	if (rc)
+		return rc;
+	double now = qf_clock_now();
+	char status[16], batch[QF_UUID_STR];
+	int nq = 0, ns = 0;
+	qf__bjp_delta d;
+	memset(&d, 0, sizeof(d));
+	if (!(rc = calc_find(tx.db, a, id, status, batch, err))) {
+		if (strcmp(status, "failed"))
+			rc = qf_err_set(err, QF_CAT_VALIDATION, "store.conflict",
+			                "calculation %s is %s: only a failed calculation is retried", id, status);
+		else if (!(rc = retry_calcs(tx.db, a, "id", id, force, now, &nq, &ns, &d, err)) && ns)
+			rc = qf_err_set(err, QF_CAT_VALIDATION, "store.conflict",
+			                "calculation %s failed validation: it would fail again; fix the input "
+			                "or the spec, or retry with force",
+			                id);
+		else if (!rc && nq && batch[0])
+			rc = batch_requeued(tx.db, batch, &d, now, err);
+	}
+	if (rc) {
+		qf__tx_rollback(&tx);
+		return rc;
+	}
+	if ((rc = qf__tx_commit(&tx, err)))
+		return rc;
+	*requeued = nq > 0;
 	return 0;
 }

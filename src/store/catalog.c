@@ -52,6 +52,7 @@ static const qf__column users[] = {
 	{"max_concurrent_jobs", QF__INT, ADM, 0, NULL},
 	{"created_at", QF__TIME, REQ | FIX | NOW, 0, NULL},
 	{"last_login_at", QF__TIME, 0, 0, NULL},
+	{"role", QF__TEXT, NN | ADM | FLT, 16, NULL}, /* 006_server */
 };
 
 static const qf__column memberships[] = {
@@ -103,6 +104,7 @@ static const qf__column molecules[] = {
 	{"geometry_sha256", QF__TEXT, REQ | FLT, 64, NULL},
 	{"smiles", QF__TEXT, 0, 0, NULL},
 	CREATED_IDX,
+	{"input_text", QF__TEXT, 0, QF_QUEUE_MAX_INPUT_BYTES, NULL}, /* 006_server */
 };
 
 static const qf__column batches[] = {
@@ -115,7 +117,7 @@ static const qf__column batches[] = {
 	{"total", QF__INT, NN, 0, NULL},
 	{"source", QF__TEXT, 0, QF_MAX_PATH, NULL},
 	CREATED_IDX,
-	{"updated_at", QF__TIME, REQ | NOW | TCH, 0, NULL},
+	{"updated_at", QF__TIME, REQ | FLT | NOW | TCH, 0, NULL},
 	{"finished_at", QF__TIME, 0, 0, NULL},
 };
 
@@ -125,8 +127,8 @@ static const qf__column calculations[] = {
 	{"batch_id", QF__UUID, FLT, 0, "batches"},
 	{"owner_id", QF__UUID, REQ | OWN | FLT, 0, NULL},
 	{"org_id", QF__UUID, ORG | FLT, 0, NULL},
-	{"method", QF__TEXT, REQ, 16, NULL},
-	{"task", QF__TEXT, REQ, 16, NULL},
+	{"method", QF__TEXT, REQ | FLT, 16, NULL},
+	{"task", QF__TEXT, REQ | FLT, 16, NULL},
 	{"optimization_level", QF__TEXT, REQ, 16, NULL},
 	{"solvation_model", QF__TEXT, 0, 16, NULL},
 	{"solvent", QF__TEXT, 0, 64, NULL},
@@ -158,7 +160,7 @@ static const qf__column calculations[] = {
 	CREATED_IDX,
 	{"started_at", QF__TIME, 0, 0, NULL},
 	{"finished_at", QF__TIME, 0, 0, NULL},
-	{"updated_at", QF__TIME, REQ | NOW | TCH, 0, NULL},
+	{"updated_at", QF__TIME, REQ | FLT | NOW | TCH, 0, NULL},
 	/* 004_queue */
 	{"spec_key", QF__TEXT, 0, 4096, NULL},
 	{"input_text", QF__TEXT, 0, QF_QUEUE_MAX_INPUT_BYTES, NULL},
@@ -367,6 +369,20 @@ static const qf__column user_audit_log[] = {
 	CREATED_IDX,
 };
 
+/* 006_server: invitations to register (the code is kept as its SHA-256). */
+static const qf__column invites[] = {
+	UUID_ID,
+	{"created_by", QF__UUID, REQ | OWN | FLT, 0, NULL},
+	{"org_id", QF__UUID, ORG | FLT, 0, NULL},
+	{"email", QF__TEXT, 0, 320, NULL},
+	{"role", QF__TEXT, NN, 16, NULL},
+	{"code_hash", QF__TEXT, REQ | SEC | FLT, 64, NULL},
+	CREATED_IDX,
+	{"expires_at", QF__TIME, REQ, 0, NULL},
+	{"used_at", QF__TIME, 0, 0, NULL},
+	{"used_by", QF__UUID, 0, 0, NULL},
+};
+
 /* The table, its rule and its time column; the rest is derived from the
  * column flags at first use. */
 typedef struct table_def {
@@ -375,31 +391,36 @@ typedef struct table_def {
 	int ncols;
 	qf__rule rule;
 	const char *time;
+	bool personal;
 } table_def;
 
-#define T(name, rule, time) {#name, name, N(name), rule, time}
+#define T(name, rule, time) {#name, name, N(name), rule, time, false}
+/* A table of the user's own account (sessions, keys, preferences, UI
+ * state): a viewer, who reads only, still writes its own rows there. */
+#define P(name, rule, time) {#name, name, N(name), rule, time, true}
 
 static const table_def defs[] = {
 	T(organisations, QF__RULE_ORGS, "created_at"),
 	T(users, QF__RULE_USERS, "created_at"),
 	T(memberships, QF__RULE_MEMBERSHIPS, "created_at"),
-	T(api_keys, QF__RULE_KEYS, "created_at"),
-	T(auth_sessions, QF__RULE_OWNED, "created_at"),
+	P(api_keys, QF__RULE_KEYS, "created_at"),
+	P(auth_sessions, QF__RULE_OWNED, "created_at"),
 	T(molecules, QF__RULE_OWNED, "created_at"),
 	T(batches, QF__RULE_OWNED, "created_at"),
 	T(calculations, QF__RULE_OWNED, "created_at"),
 	T(atomic_properties, QF__RULE_OWNED, NULL),
-	T(user_sessions, QF__RULE_OWNED, "last_activity"),
+	P(user_sessions, QF__RULE_OWNED, "last_activity"),
 	T(calculation_execution_metrics, QF__RULE_OWNED, "created_at"),
 	T(calculation_errors, QF__RULE_OWNED, "created_at"),
 	T(performance_metrics, QF__RULE_OWNED, "timestamp"),
-	T(user_preferences, QF__RULE_OWNED, "updated_at"),
+	P(user_preferences, QF__RULE_OWNED, "updated_at"),
 	T(api_usage_logs, QF__RULE_OWNED, "created_at"),
 	T(molecule_properties_computed, QF__RULE_OWNED, "computed_at"),
 	T(batch_job_performance, QF__RULE_OWNED, "updated_at"),
 	T(user_audit_log, QF__RULE_AUDIT, "created_at"),
 	T(batch_workers, QF__RULE_OWNED, "created_at"),
 	T(user_credentials, QF__RULE_SYSTEM, "updated_at"),
+	T(invites, QF__RULE_OWNED, "created_at"),
 };
 
 #define NTABLES N(defs)
@@ -424,6 +445,7 @@ static void build(void)
 		t->cols = d->cols;
 		t->ncols = d->ncols;
 		t->rule = d->rule;
+		t->personal = d->personal;
 		t->owner = t->org = -1;
 		t->time = find_col(d->cols, d->ncols, d->time);
 		t->npk = 0;

@@ -73,6 +73,7 @@ typedef struct qf__table {
 	int time;  /* column index of the time column, -1 none */
 	int pk[2]; /* column indices of the primary key */
 	int npk;
+	bool personal; /* the user's own account data: a viewer writes its own rows */
 } qf__table;
 
 /* Every table, in a stable order. */

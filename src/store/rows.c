@@ -200,48 +200,50 @@ static int check_refs(qf__db *db, const qf__table *t, const qf_actor *a, const j
 	return 0;
 }
 
-int qf_store_insert(qf_store *s, const qf_actor *a, const char *table, const json_t *row,
-                    json_t **out, qf_err *err)
+/* Check a row for insertion into t and fill its defaults: *full gets the
+ * row to write. */
+static int insert_prepare(const qf__table *t, const qf_actor *a, const json_t *row, json_t **full,
+                          qf_err *err)
 {
-	if (out)
-		*out = NULL;
-	const qf__table *t;
-	int rc = find_table(table, &t, err);
-	if (rc)
-		return rc;
+	*full = NULL;
 	if (!json_is_object(row))
 		return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid",
 		                  "a row of table '%s' must be a JSON object", t->name);
 	if (a->kind == QF_ACTOR_ANONYMOUS)
 		return qf_err_set(err, QF_CAT_VALIDATION, "store.forbidden",
 		                  "sign in to write to table '%s'", t->name);
-	if ((rc = check_columns(t, a, row, true, err)))
+	int rc = check_columns(t, a, row, true, err);
+	if (rc)
 		return rc;
-	json_t *full = json_copy((json_t *)row);
-	if (!full || fill_defaults(t, a, full)) {
-		json_decref(full);
+	json_t *f = json_copy((json_t *)row);
+	if (!f || fill_defaults(t, a, f)) {
+		json_decref(f);
 		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	}
 	for (int i = 0; i < t->ncols; i++) {
 		const qf__column *c = &t->cols[i];
-		json_t *v = json_object_get(full, c->name);
+		json_t *v = json_object_get(f, c->name);
 		if ((c->flags & QF__C_REQUIRED) && (!v || json_is_null(v))) {
-			json_decref(full);
+			json_decref(f);
 			return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid",
 			                  "column '%s' of table '%s' is required", c->name, t->name);
 		}
 	}
+	*full = f;
+	return 0;
+}
 
-	qf__tx tx;
-	if ((rc = qf__tx_begin(s, a, true, &tx, err))) {
-		json_decref(full);
-		return rc;
-	}
+/* Insert a prepared row in the caller's transaction; *out (may be NULL)
+ * gets it as stored. */
+static int insert_row(qf__tx *tx, const qf__table *t, const qf_actor *a, const json_t *full,
+                      json_t **out, qf_err *err)
+{
 	qf__query q;
-	qf__query_init(&q, s->dialect);
+	qf__query_init(&q, tx->s->dialect);
 	qf__stmt *st = NULL;
-	if ((rc = qf__scope_check_insert(tx.db, t, a, full, err)) ||
-	    (rc = check_refs(tx.db, t, a, full, err)))
+	int rc;
+	if ((rc = qf__scope_check_insert(tx->db, t, a, full, err)) ||
+	    (rc = check_refs(tx->db, t, a, full, err)))
 		goto out;
 	qf__query_sql(&q, "INSERT INTO \"%s\" (", t->name);
 	int n = 0;
@@ -258,29 +260,56 @@ int qf_store_insert(qf_store *s, const qf_actor *a, const char *table, const jso
 			qf__query_sql(&q, ", ");
 		qf__query_value(&q, &t->cols[i], v);
 	}
-	qf__query_sql(&q, ") RETURNING ");
-	qf__query_columns(&q, t);
-	rc = qf__query_run(&q, tx.db, &st, err);
-	if (rc == 1) {
+	if (out) {
+		qf__query_sql(&q, ") RETURNING ");
+		qf__query_columns(&q, t);
+	} else {
+		qf__query_sql(&q, ")");
+	}
+	rc = qf__query_run(&q, tx->db, &st, err);
+	if (rc == 1 && out) {
 		rc = 0;
-		if (out && !(*out = qf__row_json(st, t, qf__scope_secrets(a))))
+		if (!(*out = qf__row_json(st, t, qf__scope_secrets(a))))
 			rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 		/* Finish the statement (SQLite completes the insert on the last step). */
 		while (!rc && (rc = qf__stmt_step(st, err)) > 0)
 			;
-	} else if (rc == 0) {
+	} else if (rc == 0 && out) {
 		rc = qf_err_set(err, QF_CAT_SYSTEM, "store.error", "insert into '%s' returned no row", t->name);
+	} else if (rc > 0) {
+		rc = 0;
 	}
 out:
 	qf__stmt_finalize(st);
 	qf__query_release(&q);
+	if (rc && out) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int qf_store_insert(qf_store *s, const qf_actor *a, const char *table, const json_t *row,
+                    json_t **out, qf_err *err)
+{
+	if (out)
+		*out = NULL;
+	const qf__table *t;
+	json_t *full = NULL;
+	int rc = find_table(table, &t, err);
+	if (!rc)
+		rc = insert_prepare(t, a, row, &full, err);
+	if (rc)
+		return rc;
+	qf__tx tx;
+	if ((rc = qf__tx_begin(s, a, true, &tx, err))) {
+		json_decref(full);
+		return rc;
+	}
+	rc = insert_row(&tx, t, a, full, out, err);
 	json_decref(full);
 	if (rc) {
 		qf__tx_rollback(&tx);
-		if (out) {
-			json_decref(*out);
-			*out = NULL;
-		}
 		if (err)
 			qf_err_prefix(err, "insert into %s", t->name);
 		return rc;
@@ -290,6 +319,41 @@ out:
 		json_decref(*out);
 		*out = NULL;
 	}
+	return rc;
+}
+
+int qf_store_insert_many(qf_store *s, const qf_actor *a, const char *table, const json_t *rows,
+                         qf_err *err)
+{
+	const qf__table *t;
+	int rc = find_table(table, &t, err);
+	if (rc)
+		return rc;
+	if (!json_is_array(rows))
+		return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid",
+		                  "rows for table '%s' must be a JSON array", t->name);
+	size_t n = json_array_size(rows);
+	if (n == 0)
+		return 0;
+	json_t **full = calloc(n, sizeof(*full));
+	if (!full)
+		return qf__oom(err);
+	for (size_t i = 0; !rc && i < n; i++)
+		if ((rc = insert_prepare(t, a, json_array_get(rows, i), &full[i], err)))
+			qf_err_prefix(err, "row %zu", i + 1);
+	qf__tx tx;
+	if (!rc && !(rc = qf__tx_begin(s, a, true, &tx, err))) {
+		for (size_t i = 0; !rc && i < n; i++)
+			if ((rc = insert_row(&tx, t, a, full[i], NULL, err)))
+				qf_err_prefix(err, "insert into %s, row %zu", t->name, i + 1);
+		if (rc)
+			qf__tx_rollback(&tx);
+		else
+			rc = qf__tx_commit(&tx, err);
+	}
+	for (size_t i = 0; i < n; i++)
+		json_decref(full[i]);
+	free(full);
 	return rc;
 }
 
@@ -569,6 +633,53 @@ static int where_filter(qf__query *q, const qf__table *t, const qf_actor *a, con
 	return 0;
 }
 
+/* Rows after the cursor (f->after_value, f->after_key) in the order of
+ * column `order` (NULLS LAST), ties broken by the key. */
+static int where_after(qf__query *q, const qf__table *t, int order, bool desc,
+                       const qf_store_filter *f, qf_err *err)
+{
+	if (t->npk != 1)
+		return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid",
+		                  "table '%s' cannot be paged with a cursor", t->name);
+	const qf__column *oc = &t->cols[order], *kc = &t->cols[t->pk[0]];
+	long kn = 0;
+	bool ok = kc->type == QF__INT ? qf_parse_int(f->after_key, 0, INT64_MAX, &kn)
+	                              : kc->type != QF__UUID || qf_uuid_valid(f->after_key);
+	const json_t *v = f->after_value;
+	if (ok && v && !json_is_null(v) && order != t->pk[0]) {
+		qf__column loose = *oc;
+		loose.flags &= ~(unsigned)(QF__C_REQUIRED | QF__C_NOTNULL);
+		ok = qf__value_check(t, &loose, v, NULL) == 0;
+	}
+	if (!ok)
+		return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid", "the cursor is not valid");
+	const char *cmp = desc ? "<" : ">";
+#define KEY()                                      \
+	do {                                       \
+		if (kc->type == QF__INT)           \
+			qf__query_int(q, kn);      \
+		else                               \
+			qf__query_text(q, f->after_key); \
+	} while (0)
+	if (order == t->pk[0]) {
+		qf__query_sql(q, " AND \"%s\" %s ", kc->name, cmp);
+		KEY();
+	} else if (!v || json_is_null(v)) {
+		qf__query_sql(q, " AND \"%s\" IS NULL AND \"%s\" %s ", oc->name, kc->name, cmp);
+		KEY();
+	} else {
+		qf__query_sql(q, " AND (\"%s\" %s ", oc->name, cmp);
+		qf__query_value(q, oc, v);
+		qf__query_sql(q, " OR (\"%s\" = ", oc->name);
+		qf__query_value(q, oc, v);
+		qf__query_sql(q, " AND \"%s\" %s ", kc->name, cmp);
+		KEY();
+		qf__query_sql(q, ") OR \"%s\" IS NULL)", oc->name);
+	}
+#undef KEY
+	return 0;
+}
+
 int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
                   json_t **out, qf_err *err)
 {
@@ -604,7 +715,8 @@ int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_st
 	qf__query_sql(&q, "SELECT ");
 	qf__query_columns(&q, t);
 	qf__query_sql(&q, " FROM \"%s\" WHERE ", t->name);
-	if ((rc = where_filter(&q, t, a, f, err))) {
+	if ((rc = where_filter(&q, t, a, f, err)) ||
+	    (f && f->after_key && (rc = where_after(&q, t, order, desc, f, err)))) {
 		qf__query_release(&q);
 		json_decref(arr);
 		return rc;

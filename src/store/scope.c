@@ -122,6 +122,11 @@ void qf__scope_where(qf__query *q, const qf__table *t, const qf_actor *a, qf__op
 		qf__query_sql(q, "(1 = 1)");
 		return;
 	}
+	/* A viewer reads; it changes only its own account rows. */
+	if (!read && a->viewer && !t->personal) {
+		qf__query_sql(q, "(1 = 0)");
+		return;
+	}
 	if (a->kind != QF_ACTOR_USER) {
 		qf__query_sql(q, "(1 = 0)");
 		return;
@@ -260,6 +265,10 @@ int qf__scope_check_insert(qf__db *db, const qf__table *t, const qf_actor *a, co
 		return 0;
 	if (a->kind != QF_ACTOR_USER)
 		return forbidden(err, "sign in to write to table '%s'", t->name);
+	if (a->viewer && !t->personal)
+		return forbidden(err, "a viewer reads only: ask an administrator for the researcher role "
+		                      "to write to table '%s'",
+		                 t->name);
 	switch (t->rule) {
 	case QF__RULE_SYSTEM:
 		return forbidden(err, "rows of table '%s' are written by the platform itself only", t->name);

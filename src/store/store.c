@@ -539,7 +539,7 @@ int qf_store_actor(qf_store *s, const char *user_id, qf_actor *out, qf_err *err)
 	if (rc)
 		return rc;
 	qf__stmt *st;
-	if ((rc = qf__db_prepare(tx.db, "SELECT is_admin, disabled FROM users WHERE id = ?", &st, err)))
+	if ((rc = qf__db_prepare(tx.db, "SELECT is_admin, disabled, role FROM users WHERE id = ?", &st, err)))
 		goto out;
 	qf__stmt_bind_str(st, 1, user_id);
 	rc = qf__stmt_step(st, err);
@@ -549,6 +549,8 @@ int qf_store_actor(qf_store *s, const char *user_id, qf_actor *out, qf_err *err)
 		qf_strlcpy(out->user_id, user_id, sizeof(out->user_id));
 		/* A disabled administrator is not one (as qf_is_admin() in SQL). */
 		out->is_admin = qf__stmt_col_bool(st, 0) && !qf__stmt_col_bool(st, 1);
+		const char *role = qf__stmt_col_text(st, 2, NULL);
+		out->viewer = !out->is_admin && role && !strcmp(role, "viewer");
 		rc = 0;
 	} else if (rc == 0) {
 		rc = qf_err_setrc(err, QF_ENOENT, QF_CAT_VALIDATION, "store.not_found",

@@ -1,0 +1,377 @@
+/* Calculations: submit, list, get (with results and per-atom properties),
+ * cancel, retry, metrics and errors, the job's files. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../http_int.h"
+#include "qf/molio.h"
+#include "qf/runner.h"
+#include "qf/spec.h"
+#include "qf/str.h"
+
+/* The xtb version results are reused for (asked of `xtb --version` once, in
+ * a child process: the server itself never runs xtb). */
+static pthread_once_t version_once = PTHREAD_ONCE_INIT;
+static char xtb_version[32];
+
+static void find_version(void)
+{
+	qf_err err;
+	qf_err_init(&err);
+	if (qf_xtb_version(NULL, xtb_version, sizeof(xtb_version), &err))
+		xtb_version[0] = '\0';
+}
+
+const char *qf__xtb_version(void)
+{
+	pthread_once(&version_once, find_version);
+	return xtb_version[0] ? xtb_version : NULL;
+}
+
+/* The spec of a body member (may be absent: the defaults). */
+int qf__spec_of(qf__req *r, const json_t *j, qf_spec *spec)
+{
+	qf_spec_init(spec);
+	if (!j || json_is_null(j))
+		return 0;
+	if (!json_is_object(j))
+		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "spec.invalid",
+		                "'spec' must be an object such as {\"task\": \"opt\", \"method\": \"gfn2\"}");
+	int rc = qf_spec_from_json(spec, j, &r->err);
+	if (!rc)
+		rc = qf_spec_validate(spec, &r->err);
+	return rc;
+}
+
+/* Calculations the caller has queued or running, against the quota. */
+int qf__check_active_quota(qf__req *r, size_t adding)
+{
+	json_t *u = NULL;
+	int64_t limit = QF_QUOTA_ACTIVE_JOBS;
+	if (!qf_store_get(r->srv->store, &r->actor, "users", r->actor.user_id, &u, &r->err)) {
+		json_t *m = json_object_get(u, "max_concurrent_jobs");
+		if (json_is_integer(m) && json_integer_value(m) >= 0)
+			limit = json_integer_value(m);
+	}
+	json_decref(u);
+	qf_err_init(&r->err);
+	int64_t active = 0;
+	static const char *const states[] = {"queued", "running"};
+	for (int i = 0; i < 2; i++) {
+		json_t *where = json_pack("{s:s,s:s}", "owner_id", r->actor.user_id, "status", states[i]);
+		qf_store_filter f = {.where = where};
+		int64_t n = 0;
+		int rc = qf_store_count(r->srv->store, &r->actor, "calculations", &f, &n, &r->err);
+		json_decref(where);
+		if (rc)
+			return rc;
+		active += n;
+	}
+	if (active + (int64_t)adding > limit)
+		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "quota.active_jobs",
+		                "%lld calculations are queued or running and %zu more would pass your "
+		                "quota of %lld: wait for some to finish",
+		                (long long)active, adding, (long long)limit);
+	return 0;
+}
+
+int h_calcs_submit(qf__req *r)
+{
+	static const char *const allowed[] = {"molecule_id", "molecule_ids", "spec", "org_id", "priority",
+	                                      "max_attempts", "force", "batch_id", NULL};
+	int rc = qf__body_only(r, allowed);
+	if (rc)
+		return rc;
+	json_t *one = json_object_get(r->json, "molecule_id"), *many = json_object_get(r->json, "molecule_ids");
+	json_t *ids = json_array();
+	if (!ids)
+		return qf__fail(r, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	if (json_is_string(one) && !many)
+		json_array_append(ids, one);
+	else if (json_is_array(many) && !one)
+		json_array_extend(ids, many);
+	size_t n = json_array_size(ids);
+	if (n == 0 || n > QF_QUEUE_MAX_SUBMIT) {
+		json_decref(ids);
+		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
+		                "give 'molecule_id', or 'molecule_ids' with 1 to %d ids (molecules are "
+		                "created at /api/v1/molecules; files of many at /api/v1/batches)",
+		                QF_QUEUE_MAX_SUBMIT);
+	}
+	qf_spec spec;
+	if ((rc = qf__spec_of(r, json_object_get(r->json, "spec"), &spec))) {
+		json_decref(ids);
+		return rc;
+	}
+	qf_submit_opts so;
+	memset(&so, 0, sizeof(so));
+	json_t *v;
+	if ((v = json_object_get(r->json, "org_id")) && !json_is_null(v)) {
+		if (!json_is_string(v) || !qf_uuid_valid(json_string_value(v)))
+			rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
+			              "'org_id' must be an organisation's id");
+		so.org_id = json_string_value(v);
+	}
+	if (!rc && (v = json_object_get(r->json, "batch_id")) && !json_is_null(v)) {
+		if (!json_is_string(v) || !qf_uuid_valid(json_string_value(v)))
+			rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
+			              "'batch_id' must be a batch's id");
+		so.batch_id = json_string_value(v);
+	}
+	if (!rc && (v = json_object_get(r->json, "priority")) && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < -1000000 || json_integer_value(v) > 1000000)
+			rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
+			              "'priority' must be an integer from -1000000 to 1000000");
+		so.priority = (int)json_integer_value(v);
+	}
+	if (!rc && (v = json_object_get(r->json, "max_attempts")) && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > QF_QUEUE_MAX_ATTEMPTS)
+			rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
+			              "'max_attempts' must be 1 to %d", QF_QUEUE_MAX_ATTEMPTS);
+		so.max_attempts = (int)json_integer_value(v);
+	}
+	if (!rc && (v = json_object_get(r->json, "force")) && !json_is_null(v)) {
+		if (!json_is_boolean(v))
+			rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body", "'force' must be true or false");
+		so.force = json_is_true(v);
+	}
+	if (!rc)
+		rc = qf__check_active_quota(r, n);
+	if (rc) {
+		json_decref(ids);
+		return rc;
+	}
+	so.xtb_version = qf__xtb_version();
+	qf_mol *mols = calloc(n, sizeof(*mols));
+	qf_submit_item *items = calloc(n, sizeof(*items));
+	json_t *rows = json_array();
+	char(*out)[QF_UUID_STR] = calloc(n, QF_UUID_STR);
+	if (!mols || !items || !rows || !out)
+		rc = qf__fail(r, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	for (size_t i = 0; !rc && i < n; i++) {
+		json_t *idv = json_array_get(ids, i);
+		const char *id = json_string_value(idv);
+		if (!id || !qf_uuid_valid(id)) {
+			rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
+			              "molecule id %zu is not an id", i + 1);
+			break;
+		}
+		json_t *row = NULL;
+		if ((rc = qf__get_row(r, "molecules", id, &row)))
+			break;
+		json_array_append_new(rows, row);
+		if ((rc = qf__mol_from_row(row, &mols[i], &r->err)))
+			break;
+		const char *text = json_string_value(json_object_get(row, "input_text"));
+		const char *fmt = json_string_value(json_object_get(row, "input_format"));
+		items[i].mol = &mols[i];
+		items[i].input = text;
+		items[i].input_len = text ? strlen(text) : 0;
+		items[i].input_format = fmt ? qf_format_parse(fmt) : QF_FMT_UNKNOWN;
+		items[i].source = "api";
+		if (!so.org_id && json_is_string(json_object_get(row, "org_id")))
+			so.org_id = json_string_value(json_object_get(row, "org_id"));
+	}
+	size_t reused = 0;
+	if (!rc)
+		rc = qf_store_submit(r->srv->store, &r->actor, &spec, items, n, &so, out, &reused, &r->err);
+	json_t *doc = NULL;
+	if (!rc) {
+		qf__wake_workers(r->srv);
+		json_t *list = json_array();
+		for (size_t i = 0; list && i < n; i++)
+			json_array_append_new(list, json_string(out[i]));
+		doc = json_pack("{s:o,s:I}", "ids", list, "reused", (json_int_t)reused);
+		if (n == 1 && doc)
+			json_object_set_new(doc, "id", json_string(out[0]));
+	}
+	for (size_t i = 0; mols && i < n; i++)
+		qf_mol_release(&mols[i]);
+	free(mols);
+	free(items);
+	free(out);
+	json_decref(rows);
+	json_decref(ids);
+	if (rc)
+		return rc;
+	return qf__reply_json(r, 201, doc);
+}
+
+int h_calcs_list(qf__req *r)
+{
+	static const char *const filters[] = {"status", "method", "task", "batch_id", "molecule_id",
+	                                      "org_id", "error_category", NULL};
+	return qf__list(r, "calculations", filters, "created_at");
+}
+
+int h_calcs_get(qf__req *r)
+{
+	const char *id;
+	json_t *row = NULL, *atoms = NULL, *mol = NULL;
+	int rc;
+	if ((rc = qf__req_uuid(r, "id", &id)) || (rc = qf__get_row(r, "calculations", id, &row)))
+		return rc;
+	json_t *where = json_pack("{s:s}", "calculation_id", id);
+	qf_store_filter f = {.where = where, .order_by = "atom_index", .limit = QF_STORE_MAX_LIMIT};
+	rc = qf_store_list(r->srv->store, &r->actor, "atomic_properties", &f, &atoms, &r->err);
+	json_decref(where);
+	if (rc) {
+		json_decref(row);
+		return rc;
+	}
+	size_t i;
+	json_t *a;
+	json_array_foreach(atoms, i, a) {
+		json_object_del(a, "calculation_id");
+		json_object_del(a, "owner_id");
+		json_object_del(a, "org_id");
+	}
+	json_object_set_new(row, "atomic_properties", atoms);
+	const char *mid = json_string_value(json_object_get(row, "molecule_id"));
+	if (mid && !qf_store_get(r->srv->store, &r->actor, "molecules", mid, &mol, &r->err))
+		json_object_set_new(row, "molecule",
+		                    json_pack("{s:O,s:O,s:O,s:O?}", "name", json_object_get(mol, "name"),
+		                              "formula", json_object_get(mol, "formula"), "natoms",
+		                              json_object_get(mol, "natoms"), "smiles",
+		                              json_object_get(mol, "smiles")));
+	json_decref(mol);
+	qf_err_init(&r->err);
+	return qf__reply_json(r, 200, qf__public_row("calculations", row));
+}
+
+int h_calcs_cancel(qf__req *r)
+{
+	const char *id;
+	char status[16];
+	int rc;
+	if ((rc = qf__req_uuid(r, "id", &id)) ||
+	    (rc = qf_store_calc_cancel(r->srv->store, &r->actor, id, status, &r->err)))
+		return rc;
+	return qf__reply_json(r, 200, json_pack("{s:s,s:s}", "id", id, "status", status));
+}
+
+int h_calcs_retry(qf__req *r)
+{
+	static const char *const allowed[] = {"force", NULL};
+	const char *id;
+	bool requeued = false;
+	int rc;
+	if ((rc = qf__req_uuid(r, "id", &id)) || (rc = qf__body_only(r, allowed)) ||
+	    (rc = qf__check_active_quota(r, 1)) ||
+	    (rc = qf_store_calc_retry(r->srv->store, &r->actor, id,
+	                              json_is_true(json_object_get(r->json, "force")), &requeued, &r->err)))
+		return rc;
+	qf__wake_workers(r->srv);
+	return qf__reply_json(r, 200, json_pack("{s:s,s:s}", "id", id, "status", "queued"));
+}
+
+static int rows_of(qf__req *r, const char *table, const char *id, json_t **out)
+{
+	json_t *where = json_pack("{s:s}", "calculation_id", id);
+	qf_store_filter f = {.where = where, .limit = QF_STORE_MAX_LIMIT, .order_by = "created_at"};
+	int rc = qf_store_list(r->srv->store, &r->actor, table, &f, out, &r->err);
+	json_decref(where);
+	return rc;
+}
+
+int h_calcs_metrics(qf__req *r)
+{
+	const char *id;
+	json_t *calc = NULL, *metrics = NULL, *errors = NULL;
+	int rc;
+	if ((rc = qf__req_uuid(r, "id", &id)) || (rc = qf__get_row(r, "calculations", id, &calc)))
+		return rc;
+	if ((rc = rows_of(r, "calculation_execution_metrics", id, &metrics)) ||
+	    (rc = rows_of(r, "calculation_errors", id, &errors))) {
+		json_decref(calc);
+		json_decref(metrics);
+		return rc;
+	}
+	return qf__reply_json(r, 200,
+	                      json_pack("{s:o,s:o,s:o}", "calculation", qf__public_row("calculations", calc),
+	                                "metrics", metrics, "errors", errors));
+}
+
+/* The calculation's job directory, when it is on this machine. */
+static int job_dir(qf__req *r, const char *id, char *out, size_t size)
+{
+	json_t *calc = NULL;
+	int rc = qf__get_row(r, "calculations", id, &calc);
+	if (rc)
+		return rc;
+	const char *d = json_string_value(json_object_get(calc, "job_dir"));
+	struct stat st;
+	bool ok = d && *d && qf_strlcpy(out, d, size) < size && stat(out, &st) == 0 && S_ISDIR(st.st_mode);
+	json_decref(calc);
+	if (!ok)
+		return qf__fail(r, QF_ENOENT, QF_CAT_VALIDATION, "http.not_found",
+		                "calculation %s has no job directory on this machine (not run yet, or run "
+		                "on another machine)",
+		                id);
+	return 0;
+}
+
+int h_calcs_files(qf__req *r)
+{
+	const char *id;
+	char dir[PATH_MAX];
+	int rc;
+	if ((rc = qf__req_uuid(r, "id", &id)) || (rc = job_dir(r, id, dir, sizeof(dir))))
+		return rc;
+	DIR *d = opendir(dir);
+	if (!d)
+		return qf__fail(r, QF_ENOENT, QF_CAT_VALIDATION, "http.not_found", "the job directory cannot be read");
+	json_t *files = json_array();
+	struct dirent *e;
+	while (files && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+			continue;
+		json_t *nm = json_string(e->d_name);
+		if (nm)
+			json_array_append_new(files, json_pack("{s:o,s:I}", "name", nm, "size", (json_int_t)st.st_size));
+	}
+	closedir(d);
+	return qf__reply_json(r, 200, json_pack("{s:s,s:o}", "id", id, "files", files));
+}
+
+int h_calcs_file(qf__req *r)
+{
+	const char *id, *name = qf__req_param(r, "name");
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	int rc;
+	if ((rc = qf__req_uuid(r, "id", &id)) || (rc = job_dir(r, id, dir, sizeof(dir))))
+		return rc;
+	struct stat st;
+	if (!name || !*name || name[0] == '.' || strchr(name, '/') ||
+	    snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) || lstat(path, &st) ||
+	    !S_ISREG(st.st_mode))
+		return qf__fail(r, QF_ENOENT, QF_CAT_VALIDATION, "http.not_found",
+		                "no file '%.100s' in the job directory", name ? name : "");
+	if ((unsigned long)st.st_size > (unsigned long)QF_HTTP_MAX_DOWNLOAD)
+		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.too_large",
+		                "the file is larger than %ld bytes", (long)QF_HTTP_MAX_DOWNLOAD);
+	const char *dot = strrchr(name, '.');
+	bool text = dot && (!strcmp(dot, ".log") || !strcmp(dot, ".xyz") || !strcmp(dot, ".json") ||
+	                    !strcmp(dot, ".inp") || !strcmp(dot, ".mol") || !strcmp(dot, ".sdf") ||
+	                    !strcmp(dot, ".smi") || !strcmp(dot, ".txt"));
+	r->status = 200;
+	r->content_type = !strcmp(dot ? dot : "", ".json") ? "application/json"
+	                  : text || !dot ? "text/plain; charset=utf-8"
+	                                 : "application/octet-stream";
+	char cd[400];
+	snprintf(cd, sizeof(cd), "attachment; filename=\"%.200s\"", name);
+	qf__reply_header(r, "Content-Disposition", cd);
+	r->file_path = strdup(path);
+	r->file_size = (size_t)st.st_size;
+	return r->file_path ? 0 : qf__fail(r, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+}

@@ -1,0 +1,228 @@
+/* Submitting molecule files as a batch (include/qf/submit.h). */
+#include "qf/submit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "qf/job.h"
+#include "qf/limits.h"
+#include "qf/str.h"
+
+#define MAX_REJECTIONS 1000
+
+struct qf_submitter {
+	qf_store *store;
+	qf_actor actor;
+	qf_submitter_opts o;
+	qf_spec spec;
+	char *name, *source, *org, *xtb_version;
+	char batch_id[QF_UUID_STR];
+	qf_submit_item items[QF_RECORD_CHUNK];
+	qf_mol mols[QF_RECORD_CHUNK];
+	char *texts[QF_RECORD_CHUNK];
+	char *sources[QF_RECORD_CHUNK];
+	size_t n;
+	size_t seen, queued, reused, rejected;
+	json_t *rejections;
+	void (*on_reject)(void *, const char *, int, const qf_err *);
+	void *reject_ctx;
+};
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int qf_submitter_new(qf_submitter **out, qf_store *store, const qf_actor *a,
+                     const qf_submitter_opts *o, qf_err *err)
+{
+	*out = NULL;
+	qf_submitter *s = calloc(1, sizeof(*s));
+	if (!s)
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	s->store = store;
+	s->actor = *a;
+	s->o = *o;
+	s->spec = *o->spec;
+	s->o.spec = &s->spec;
+	s->name = dup_or_null(o->name);
+	s->source = dup_or_null(o->source);
+	s->org = dup_or_null(o->org_id);
+	s->xtb_version = dup_or_null(o->xtb_version);
+	s->rejections = json_array();
+	if ((o->name && !s->name) || (o->source && !s->source) || (o->org_id && !s->org) ||
+	    (o->xtb_version && !s->xtb_version) || !s->rejections) {
+		qf_submitter_free(s);
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	}
+	int rc = qf_spec_validate(&s->spec, err);
+	if (rc) {
+		qf_submitter_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void qf_submitter_on_reject(qf_submitter *s,
+                            void (*fn)(void *ctx, const char *source, int record, const qf_err *e),
+                            void *ctx)
+{
+	s->on_reject = fn;
+	s->reject_ctx = ctx;
+}
+
+static void clear_chunk(qf_submitter *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		qf_mol_release(&s->mols[i]);
+		free(s->texts[i]);
+		free(s->sources[i]);
+		s->texts[i] = s->sources[i] = NULL;
+	}
+	s->n = 0;
+}
+
+static int flush(qf_submitter *s, qf_err *err)
+{
+	if (s->n == 0)
+		return 0;
+	int rc;
+	if (!s->batch_id[0]) {
+		const char *name = s->name ? s->name : s->source ? s->source : "batch";
+		if ((rc = qf_store_batch_create(s->store, &s->actor, name, &s->spec, s->source, s->org,
+		                                s->batch_id, err))) {
+			s->batch_id[0] = '\0';
+			clear_chunk(s);
+			return rc;
+		}
+	}
+	qf_submit_opts so = {
+		.org_id = s->org,
+		.batch_id = s->batch_id,
+		.priority = s->o.priority,
+		.max_attempts = s->o.max_attempts,
+		.force = s->o.force,
+		.xtb_version = s->xtb_version,
+	};
+	char(*ids)[QF_UUID_STR] = calloc(s->n, QF_UUID_STR);
+	size_t reused = 0;
+	rc = ids ? qf_store_submit(s->store, &s->actor, &s->spec, s->items, s->n, &so, ids, &reused, err)
+	         : qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	free(ids);
+	if (!rc) {
+		s->queued += s->n;
+		s->reused += reused;
+	}
+	clear_chunk(s);
+	return rc;
+}
+
+static void reject(qf_submitter *s, const char *source, int record, const qf_err *e)
+{
+	s->rejected++;
+	if (s->on_reject)
+		s->on_reject(s->reject_ctx, source, record, e);
+	if (s->o.keep_rejected && json_array_size(s->rejections) < MAX_REJECTIONS)
+		json_array_append_new(s->rejections,
+		                      json_pack("{s:s,s:i,s:s,s:s}", "source", source ? source : "", "record",
+		                                record, "code", e->code, "message", e->message));
+}
+
+/* What the run would refuse (see the header). */
+static bool refused(const qf_mol *m, const qf_spec *spec, qf_err *err)
+{
+	int charge, uhf;
+	qf_job_effective_charge(m, spec, &charge, &uhf);
+	if (charge < -QF_MAX_ABS_CHARGE || charge > QF_MAX_ABS_CHARGE || uhf < 0 || uhf > QF_MAX_UHF) {
+		qf_err_set(err, QF_CAT_VALIDATION, "input.charge",
+		           "charge %d / unpaired electrons %d out of range (|charge| <= %d, 0 <= uhf <= %d)",
+		           charge, uhf, QF_MAX_ABS_CHARGE, QF_MAX_UHF);
+		return true;
+	}
+	return qf_mol_validate(m, qf_method_max_z(spec->method), charge, uhf, err) != 0;
+}
+
+int qf_submitter_add(qf_submitter *s, qf_reader *r, const char *source, qf_err *err)
+{
+	for (;;) {
+		qf_mol *m = &s->mols[s->n];
+		qf_mol_init(m);
+		qf_err e;
+		qf_err_init(&e);
+		int rc = qf_reader_next(r, m, &e);
+		if (rc == 0) {
+			qf_mol_release(m);
+			return 0;
+		}
+		if (rc < 0 || refused(m, &s->spec, &e)) {
+			reject(s, source, qf_reader_record(r), &e);
+			qf_mol_release(m);
+			if (rc < 0 && !qf_reader_can_continue(r))
+				return 0;
+			continue;
+		}
+		if (s->o.max_molecules && s->seen >= s->o.max_molecules) {
+			qf_mol_release(m);
+			return qf_err_set(err, QF_CAT_VALIDATION, "quota.batch_molecules",
+			                  "a batch may hold at most %zu molecules: split the file", s->o.max_molecules);
+		}
+		s->seen++;
+		size_t len = 0;
+		const char *text = qf_reader_record_text(r, &len);
+		s->texts[s->n] = malloc(len + 1);
+		s->sources[s->n] = dup_or_null(source);
+		if (!s->texts[s->n] || (source && !s->sources[s->n])) {
+			s->n++;
+			clear_chunk(s);
+			return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+		}
+		memcpy(s->texts[s->n], text, len);
+		s->texts[s->n][len] = '\0';
+		s->items[s->n] = (qf_submit_item){m, s->texts[s->n], len, qf_reader_format(r),
+		                                  s->sources[s->n], qf_reader_record(r)};
+		s->n++;
+		if (s->n == QF_RECORD_CHUNK && (rc = flush(s, err)))
+			return rc;
+	}
+}
+
+int qf_submitter_finish(qf_submitter *s, qf_err *err)
+{
+	return flush(s, err);
+}
+
+const char *qf_submitter_batch(const qf_submitter *s)
+{
+	return s->batch_id;
+}
+
+size_t qf_submitter_queued(const qf_submitter *s)
+{
+	return s->queued;
+}
+
+size_t qf_submitter_rejected(const qf_submitter *s)
+{
+	return s->rejected;
+}
+
+json_t *qf_submitter_report(const qf_submitter *s)
+{
+	return json_pack("{s:s?,s:I,s:I,s:I,s:O}", "batch_id", s->batch_id[0] ? s->batch_id : NULL,
+	                 "queued", (json_int_t)s->queued, "reused", (json_int_t)s->reused, "rejected",
+	                 (json_int_t)s->rejected, "rejections", s->rejections);
+}
+
+void qf_submitter_free(qf_submitter *s)
+{
+	if (!s)
+		return;
+	clear_chunk(s);
+	free(s->name);
+	free(s->source);
+	free(s->org);
+	free(s->xtb_version);
+	json_decref(s->rejections);
+	free(s);
+}
