@@ -42,6 +42,7 @@
 #include "qf/job.h"
 #include "qf/log.h"
 #include "qf/molio.h"
+#include "qf/slurm.h"
 #include "qf/str.h"
 
 #define MODULE "worker"
@@ -86,6 +87,9 @@ struct worker {
 	long commit_delay_ms; /* FAULT_COMMIT_DELAY_ENV (test hook), 0: none */
 	double idle_said_at;  /* exit_when_idle: when it last said what it waits for */
 	qf_worker_stats stats;
+	/* Slurm's job, array task and node when Slurm started this worker
+	 * (recorded with every attempt; job id 0 otherwise) */
+	qf_job_placement placement;
 };
 
 void qf_worker_opts_init(qf_worker_opts *o)
@@ -377,7 +381,8 @@ static void run_locked(struct slot *sl)
 	qf_job job;
 	qf_job_init(&job);
 	qf_job_input in = {&c->mol, c->input, c->input_len, c->input_format, c->source, c->record};
-	qf_job_opts jo = {.id = c->id, .attempt = c->attempt, .exec = slot_exec, .exec_ctx = sl};
+	qf_job_opts jo = {.id = c->id, .attempt = c->attempt, .exec = slot_exec, .exec_ctx = sl,
+	                  .placement = &w->placement};
 	int rc = qf_job_run(&job, w->o->jobs_root, &in, &c->spec, &jo);
 
 	pthread_mutex_lock(&w->mu);
@@ -651,6 +656,7 @@ int qf_worker_run(const qf_worker_opts *o, volatile sig_atomic_t *stop, qf_worke
 	w.o = o;
 	w.stop = stop;
 	w.idle_said_at = qf_clock_now();
+	qf_slurm_placement_from_env(&w.placement);
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
 	if (o->concurrency < 1 || o->lease_seconds <= 0) {
