@@ -54,7 +54,8 @@ int qf_slurm_worker_prefix(const char *job_id, char *out, size_t size, qf_err *e
 /* ---- what sbatch accepts ----------------------------------------------------- */
 
 /* A time limit in one of Slurm's forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S,
- * or UNLIMITED / INFINITE. *seconds: the limit, -1 when unlimited. */
+ * or UNLIMITED / INFINITE (0 too, as for Slurm). *seconds: the limit, -1 when
+ * unlimited. */
 bool qf_slurm_time_parse(const char *s, long *seconds);
 /* Memory per node as sbatch's --mem takes it: digits, optionally K, M, G or
  * T (MiB without a suffix). */

@@ -165,7 +165,7 @@ bool qf_slurm_time_parse(const char *s, long *seconds)
 	} else {
 		return false;
 	}
-	*seconds = t;
+	*seconds = t > 0 ? t : -1; /* Slurm: a limit of 0 is no limit */
 	return true;
 }
 
@@ -267,8 +267,6 @@ int qf_slurm_submit_check(const qf_slurm_submit_opts *o, qf_err *err)
 		return opt_err(err,
 		               "--time '%s': one of Slurm's forms: MINUTES, MM:SS, HH:MM:SS, D-HH, "
 		               "D-HH:MM, D-HH:MM:SS, UNLIMITED", o->time_limit);
-	if (o->time_limit && limit == 0)
-		return opt_err(err, "--time '%s': the limit must be longer than nothing", o->time_limit);
 	if (o->drain_seconds < 10 || o->drain_seconds > 65535)
 		return qf_err_set(err, QF_CAT_VALIDATION, "slurm.option",
 		                  "--drain-seconds must be from 10 to 65535 (Slurm's --signal)");
@@ -434,6 +432,12 @@ int qf_slurm_worker_store(const char *url, const char *passfile, char **worker_u
 		pw = env_pw;
 	const char *host = opt_val(opts, "host"), *port = opt_val(opts, "port");
 	const char *user = opt_val(opts, "user"), *db = opt_val(opts, "dbname");
+	for (const char *p = port; p && *p; p++)
+		if (!isdigit((unsigned char)*p) && *p != ',') {
+			PQconninfoFree(opts);
+			return qf_err_set(err, QF_CAT_VALIDATION, "store.url",
+			                  "the store URL's port must be a number");
+		}
 	bool authority = (!host || plain_host(host)) && (!port || plain_port(port));
 	qf_buf b;
 	qf_buf_init(&b, 8192);
@@ -697,10 +701,11 @@ int qf_slurm_script(const qf_slurm_submit_opts *o, const char *worker_url, char 
 	qf_buf_init(&b, QF_SLURM_MAX_SCRIPT_BYTES);
 	rc = qf_buf_printf(&b,
 		"#!/bin/bash\n"
-		"# Quantum Forge workers as a Slurm job array, written by `qforge slurm submit`\n"
-		"# (qforge %s, %s). Each task runs one `qforge worker --exit-when-idle`: it\n"
-		"# claims calculations from the store until none is left. The queue in the\n"
-		"# store decides what runs; Slurm decides where and when.\n",
+		"# Quantum Forge workers as a Slurm job array, written by\n"
+		"# `qforge slurm submit` (qforge %s, %s).\n"
+		"# Each task runs one `qforge worker --exit-when-idle`: it claims\n"
+		"# calculations from the store until none is left. The queue in the store\n"
+		"# decides what runs; Slurm decides where and when.\n",
 		QF_VERSION, when);
 	rc = rc ? rc : qf_buf_printf(&b, "#SBATCH --job-name=%s\n", o->job_name);
 	rc = rc ? rc : qf_buf_printf(&b, "#SBATCH --array=0-%d\n", o->workers - 1);
@@ -1063,12 +1068,13 @@ static int squeue_arrays(const char *const *ids, int n, const char *batch_id, js
 	if (t.exit_code != 0) {
 		char first[512];
 		first_line(t.err, first, sizeof(first));
-		tool_out_release(&t);
 		/* jobs Slurm no longer knows: nothing to show from squeue */
-		if (n && strstr(first, "Invalid job id"))
-			return 0;
-		return qf_err_set(err, QF_CAT_SYSTEM, "slurm.squeue", "squeue failed: %s",
-		                  first[0] ? first : "(no message)");
+		if (!n || !strstr(first, "Invalid job id")) {
+			tool_out_release(&t);
+			return qf_err_set(err, QF_CAT_SYSTEM, "slurm.squeue", "squeue failed: %s",
+			                  first[0] ? first : "(no message)");
+		}
+		t.out[0] = '\0';
 	}
 	for (char *line = t.out, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
