@@ -164,7 +164,8 @@ static inline void st_wait_held(const sv_store *s, const char *batch, const char
 static inline char *st_task_log(const char *logdir, const char *id, int task)
 {
 	char path[QF_MAX_PATH];
-	snprintf(path, sizeof(path), "%s/%s_%d.log", logdir, id, task);
+	if (qf_snprintf(path, sizeof(path), "%s/%s_%d.log", logdir, id, task))
+		fail_msg("path too long");
 	return sv_read(path);
 }
 
@@ -172,7 +173,8 @@ static inline char *st_task_log(const char *logdir, const char *id, int task)
 static inline long st_task_stat(const char *logdir, const char *id, int task, const char *key)
 {
 	char path[QF_MAX_PATH];
-	snprintf(path, sizeof(path), "%s/%s_%d.log", logdir, id, task);
+	if (qf_snprintf(path, sizeof(path), "%s/%s_%d.log", logdir, id, task))
+		fail_msg("path too long");
 	return sv_stat(path, key);
 }
 
