@@ -47,6 +47,10 @@
 
 #define MODULE "worker"
 
+/* How long a slot whose calculation was killed from outside waits for the
+ * worker's own stop signal before recording the failure, s (see run_locked). */
+#define KILLED_STOP_GRACE_S 1.0
+
 /* Longest wait between attempts to reach an unreachable store, s. */
 #define STORE_RETRY_CAP_S 10.0
 
@@ -406,7 +410,14 @@ static void run_locked(struct slot *sl)
 			count(w, &w->stats.cancelled);
 		goto out;
 	}
-	if (rc && *w->stop >= 2 && sl->cancel) {
+	/* Killed by a signal this worker did not send, just as the worker itself
+	 * is told to stop: the machine's job is ending (scancel, a Slurm time
+	 * limit, a shutdown signal every process), not the molecule failing.
+	 * Wait briefly for our own signal, then give the job back uncounted. */
+	bool killed_outside = rc && !sl->cancel && !strcmp(job.error.code, "xtb.killed");
+	if (killed_outside)
+		nap(w, KILLED_STOP_GRACE_S);
+	if (rc && ((*w->stop >= 2 && sl->cancel) || (killed_outside && *w->stop >= 1))) {
 		/* stopped by a hard stop: give the job back, unfinished */
 		qf_err err;
 		qf_err_init(&err);

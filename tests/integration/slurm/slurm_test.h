@@ -19,6 +19,8 @@
 
 #include "../queue/survive.h"
 
+#include <dirent.h>
+
 #define ST_SKIP 77
 
 /* Re-run this test program under scripts/with-slurm (unless it already
@@ -158,6 +160,44 @@ static inline void st_wait_held(const sv_store *s, const char *batch, const char
 		}
 		sv_sleep(0.1);
 	}
+}
+
+/* SIGKILL every worker process of Slurm job id (found by its --name
+ * "slurm:<id>_..." in /proc/PID/cmdline): a node that dies under them.
+ * Returns how many were killed. */
+static inline int st_kill_workers(const char *id)
+{
+	char want[64];
+	snprintf(want, sizeof(want), "slurm:%s_", id);
+	DIR *d = opendir("/proc");
+	assert_non_null(d);
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		char path[300];
+		snprintf(path, sizeof(path), "/proc/%.64s/cmdline", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		char buf[8192];
+		size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[len] = '\0';
+		/* argv: ... "worker" ... "--name" "slurm:<id>_<task>@<node>:<pid>" */
+		bool worker = false, named = false;
+		for (size_t i = 0; i < len; i += strlen(buf + i) + 1) {
+			if (!strcmp(buf + i, "worker"))
+				worker = true;
+			if (!strcmp(buf + i, "--name") && i + 7 < len && !strncmp(buf + i + 7, want, strlen(want)))
+				named = true;
+		}
+		if (worker && named && kill((pid_t)strtol(e->d_name, NULL, 10), SIGKILL) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 /* The whole text of the log of task task of job id in logdir. */
