@@ -16,6 +16,7 @@
 
 #include "qf/fs.h"
 #include "qf/slurm.h"
+#include "qf/uuid.h"
 
 static void test_time(void **state)
 {
@@ -354,6 +355,61 @@ static void test_script(void **state)
 	}
 }
 
+/* metadata.json's "slurm": written from the job's placement, read back,
+ * null outside Slurm, malformed values refused. */
+static void test_metadata_placement(void **state)
+{
+	(void)state;
+	qf_job j;
+	qf_job_init(&j);
+	qf_uuid_v7(j.id);
+	snprintf(j.input_file, sizeof(j.input_file), "input.xyz");
+	memset(j.input_sha256, 'a', 64);
+	memset(j.geometry_sha256, 'b', 64);
+	json_t *doc = qf_job_to_json(&j);
+	assert_true(json_is_null(json_object_get(doc, "slurm")));
+	json_decref(doc);
+	j.placement.slurm_job_id = 4294967295LL;
+	j.placement.slurm_array_task_id = 12;
+	snprintf(j.placement.node, sizeof(j.placement.node), "cn-042");
+	doc = qf_job_to_json(&j);
+	json_t *sl = json_object_get(doc, "slurm");
+	assert_int_equal(json_integer_value(json_object_get(sl, "job_id")), 4294967295LL);
+	assert_int_equal(json_integer_value(json_object_get(sl, "array_task_id")), 12);
+	assert_string_equal(json_string_value(json_object_get(sl, "node")), "cn-042");
+	qf_job back;
+	qf_job_init(&back);
+	qf_err err;
+	qf_err_init(&err);
+	if (qf_job_from_json(&back, doc, &err))
+		fail_msg("%s", err.message);
+	assert_int_equal(back.placement.slurm_job_id, 4294967295LL);
+	assert_int_equal(back.placement.slurm_array_task_id, 12);
+	assert_string_equal(back.placement.node, "cn-042");
+	qf_job_release(&back);
+	static const char *const bad[] = {"\"x\"", "{}", "{\"job_id\": 0}", "{\"job_id\": \"7\"}",
+	                                  "{\"job_id\": 7, \"array_task_id\": -1}",
+	                                  "{\"job_id\": 7, \"array_task_id\": 1.5}",
+	                                  "{\"job_id\": 7, \"node\": 3}", "[]"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_object_set_new(doc, "slurm", json_loads(bad[i], JSON_DECODE_ANY, NULL));
+		qf_job_init(&back);
+		qf_err_init(&err);
+		if (qf_job_from_json(&back, doc, &err) == 0)
+			fail_msg("slurm %s was accepted", bad[i]);
+		assert_string_equal(err.code, "metadata.invalid");
+		qf_job_release(&back);
+	}
+	/* absent (documents written before 007) is fine */
+	json_object_del(doc, "slurm");
+	qf_job_init(&back);
+	assert_int_equal(qf_job_from_json(&back, doc, &err), 0);
+	assert_int_equal(back.placement.slurm_job_id, 0);
+	qf_job_release(&back);
+	json_decref(doc);
+	qf_job_release(&j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_worker_store),
 		cmocka_unit_test(test_passfile),
 		cmocka_unit_test(test_script),
+		cmocka_unit_test(test_metadata_placement),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
