@@ -18,6 +18,7 @@
  *     script), not in the tasks' logs;
  *   - `qforge slurm status` shows the array's tasks completed, nothing held,
  *     the batch done.
+ * And --jobs-root local: the job directories on the node's scratch.
  */
 #include "slurm_test.h"
 
@@ -306,11 +307,60 @@ static void test_batch_through_slurm(void **state)
 	qf_fs_rm_rf(tmp);
 }
 
+/* --jobs-root local: the job directories go to the node's scratch
+ * ($SLURM_TMPDIR, else $TMPDIR: here a TMPDIR given to the submit, which
+ * sbatch passes on), the results to the store, and the store and
+ * metadata.json say where each directory is. */
+static void test_node_local_jobs_root(void **state)
+{
+	(void)state;
+	sv_setup();
+	char tmp[QF_MAX_PATH], mols[QF_MAX_PATH], out[QF_MAX_PATH], scratch[QF_MAX_PATH];
+	qft_tmpdir(tmp, "slurm-local");
+	qft_join(mols, tmp, "molecules.xyz");
+	qft_join(out, tmp, "slurm");
+	qft_join(scratch, tmp, "node-scratch");
+	assert_int_equal(qf_fs_mkdir_p(scratch, false, NULL), 0);
+	sv_write_xyz(mols, 6, "wm", 9);
+	sv_store s;
+	sv_store_pg(&s, NULL, "slurm_local");
+	char batch[QF_UUID_STR];
+	sv_submit(batch, s.url, mols, NULL);
+	char env_tmp[QF_MAX_PATH + 8];
+	snprintf(env_tmp, sizeof(env_tmp), "TMPDIR=%s", scratch);
+	const char *env[] = {env_tmp, "SLURM_TMPDIR=", NULL};
+	const char *args[] = {"--store", s.url, "--batch", batch, "--workers", "2", "--output-dir", out,
+	                      "--jobs-root", "local", NULL};
+	char id[32];
+	st_submit(id, env, args);
+	double end = sv_now() + 120;
+	while (!sv_batch_done(&s, batch)) {
+		if (sv_now() > end)
+			fail_msg("the batch did not finish; logs in %s", out);
+		sv_sleep(0.2);
+	}
+	st_wait_ended(id, 60);
+	sv_check_exactly_once(&s, batch, 6, NULL);
+	char root[QF_MAX_PATH];
+	qft_join(root, scratch, "qforge-jobs/");
+	json_t *rows = sv_rows(&s, "SELECT job_dir FROM calculations WHERE batch_id = '%s'", batch);
+	assert_int_equal(json_array_size(rows), 6);
+	for (size_t i = 0; i < 6; i++) {
+		const char *dir = json_string_value(sv_cell(rows, i, 0));
+		if (strncmp(dir, root, strlen(root)))
+			fail_msg("job directory %s is not under %s", dir, root);
+	}
+	json_decref(rows);
+	sv_store_drop(&s);
+	qf_fs_rm_rf(tmp);
+}
+
 int main(int argc, char **argv)
 {
 	st_enter(argc, argv);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_batch_through_slurm, sv_teardown),
+		cmocka_unit_test_teardown(test_node_local_jobs_root, sv_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
