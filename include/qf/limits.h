@@ -225,6 +225,9 @@
  * stays readable, and nothing from a command line grows it without bound. */
 #define QF_SLURM_MAX_EXTRA_ARGS 64
 #define QF_SLURM_MAX_ARG_BYTES 1024
+/* A partition (list), account or job name given to qforge slurm: Slurm's
+ * own names are short; anything longer is a mistake. */
+#define QF_SLURM_MAX_NAME 64
 /* The generated script (the options above fit many times over). */
 #define QF_SLURM_MAX_SCRIPT_BYTES (256L * 1024)
 /* Output read back from squeue / sacct: a user's whole queue of large

@@ -186,7 +186,7 @@ bool qf_slurm_mem_valid(const char *s)
 bool qf_slurm_name_valid(const char *s, bool list)
 {
 	size_t n = s ? strlen(s) : 0;
-	if (n < 1 || n > 64)
+	if (n < 1 || n > QF_SLURM_MAX_NAME)
 		return false;
 	for (const char *p = s; *p; p++) {
 		if (isalnum((unsigned char)*p) || strchr("._+-", *p))
