@@ -35,6 +35,7 @@ bench: deps
 	bench/run-overhead
 	bench/store-insert
 	@if [ -x bench/batch-throughput ]; then bench/batch-throughput; fi
+	bench/slurm-overhead
 
 fuzz: deps
 	scripts/fuzz $(FUZZ) $(or $(SECONDS),600)

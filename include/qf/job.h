@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "qf/err.h"
 #include "qf/hash.h"
@@ -42,6 +43,17 @@ typedef enum qf_job_status {
 const char *qf_job_status_name(qf_job_status s);
 int qf_job_status_parse(const char *s, qf_job_status *out);
 
+/* Where an attempt ran when Slurm started its worker (metadata.json key
+ * "slurm", calculation_execution_metrics.slurm_*): the job array's id (the
+ * job's own when the worker is no array task), the array task and the node.
+ * slurm_job_id 0: not under Slurm. Filled by qf_slurm_placement_from_env
+ * (include/qf/slurm.h). */
+typedef struct qf_job_placement {
+	int64_t slurm_job_id;
+	int slurm_array_task_id;      /* -1: none */
+	char node[256];               /* "" unknown */
+} qf_job_placement;
+
 typedef struct qf_job {
 	char id[QF_UUID_STR];
 	char dir[QF_MAX_PATH];
@@ -62,6 +74,7 @@ typedef struct qf_job {
 	qf_err error;                 /* rc == 0 when completed */
 	int attempt;                  /* 1-based */
 	double created_at, started_at, finished_at; /* epoch s; 0 unknown */
+	qf_job_placement placement;   /* Slurm's job, task, node (job id 0: none) */
 } qf_job;
 
 void qf_job_init(qf_job *j);
@@ -98,6 +111,7 @@ typedef struct qf_job_opts {
 	const qf_xtb_opts *xtb;  /* for the CLI executor (NULL: defaults) */
 	qf_job_exec_fn exec;     /* NULL: the CLI executor */
 	void *exec_ctx;
+	const qf_job_placement *placement; /* where it runs under Slurm (NULL: not) */
 } qf_job_opts;
 
 /* Run one calculation end to end: the job directory <jobs_root>/<id>

@@ -325,5 +325,32 @@
 /* A job file downloaded over HTTP (xtb's outputs; a trajectory can be
  * large, the store keeps the tail of the logs only). */
 #define QF_HTTP_MAX_DOWNLOAD (512L * 1024 * 1024)
+/* ---- Slurm (qforge slurm; include/qf/slurm.h) ---- */
+
+/* Tasks of one job array: Slurm's default MaxArraySize is 1001 (indices
+ * 0..1000); a site that allows more still gets arrays this large. */
+#define QF_SLURM_MAX_WORKERS 1000
+/* CPUs one worker may ask for (its --concurrency follows). */
+#define QF_SLURM_MAX_CPUS 1024
+/* Extra #SBATCH lines and worker arguments, each at most this long: a script
+ * stays readable, and nothing from a command line grows it without bound. */
+#define QF_SLURM_MAX_EXTRA_ARGS 64
+#define QF_SLURM_MAX_ARG_BYTES 1024
+/* A partition (list), account or job name given to qforge slurm: Slurm's
+ * own names are short; anything longer is a mistake. */
+#define QF_SLURM_MAX_NAME 64
+/* The generated script (the options above fit many times over). */
+#define QF_SLURM_MAX_SCRIPT_BYTES (256L * 1024)
+/* Output read back from squeue / sacct: a user's whole queue of large
+ * arrays, one line per task. */
+#define QF_SLURM_MAX_OUTPUT_BYTES (16L * 1024 * 1024)
+/* Longest wait for one Slurm program (sbatch, squeue, sacct, scancel): its
+ * own MessageTimeout is 10 s by default, with retries. */
+#define QF_SLURM_TOOL_TIMEOUT_S 120.0
+/* Default warning before the time limit (--signal=B:TERM@N), in seconds:
+ * the worker drains, then, before the limit, gives back what still runs. */
+#define QF_SLURM_DRAIN_S 120
+/* The password file line (host:port:db:user:password) and the file. */
+#define QF_SLURM_MAX_PASSFILE_BYTES (1024L * 1024)
 
 #endif

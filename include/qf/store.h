@@ -297,6 +297,14 @@ int qf_store_release(qf_store *s, const qf_claim *c, qf_err *err);
  * calculation_errors row. *requeued and *failed (may be NULL) get counts. */
 int qf_store_sweep(qf_store *s, double now, int *requeued, int *failed, qf_err *err);
 
+/* Running jobs held by the workers whose names start with prefix (the
+ * workers of one Slurm job array: "slurm:<array job id>_"; src/store/held.c).
+ * Count them, or give each back as qf_store_release does (queued again, the
+ * attempt not counted, no error row); *released counts those given back
+ * (a job that finished or changed hands meanwhile is not). The system's. */
+int qf_store_held_count(qf_store *s, const char *prefix, int64_t *n, qf_err *err);
+int qf_store_release_held(qf_store *s, const char *prefix, int *released, qf_err *err);
+
 typedef struct qf_queue_counts {
 	int64_t queued;      /* waiting, including those not yet eligible */
 	int64_t ready;       /* queued and claimable now */

@@ -18,6 +18,7 @@ int cmd_db(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
+int cmd_slurm(int argc, char **argv);
 int cmd_engine(int argc, char **argv); /* hidden: summary NULL */
 
 /* Print "qforge: <message>" to stderr and return the exit status for e. */

@@ -15,6 +15,7 @@ static const cli_command commands[] = {
 	{"reindex", cmd_reindex, "record job directories (metadata.json) in the store"},
 	{"worker", cmd_worker, "claim calculations from the store and run them"},
 	{"batch", cmd_batch, "submit, follow and manage batches of calculations"},
+	{"slurm", cmd_slurm, "run workers as a Slurm job array: submit, status, cancel"},
 	{"version", cmd_version, "print the qforge version"},
 	{"help", cmd_help, "show this help"},
 };

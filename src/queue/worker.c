@@ -43,9 +43,14 @@
 #include "qf/job.h"
 #include "qf/log.h"
 #include "qf/molio.h"
+#include "qf/slurm.h"
 #include "qf/str.h"
 
 #define MODULE "worker"
+
+/* How long a slot whose calculation was killed from outside waits for the
+ * worker's own stop signal before recording the failure, s (see run_locked). */
+#define KILLED_STOP_GRACE_S 1.0
 
 /* Longest wait between attempts to reach an unreachable store, s. */
 #define STORE_RETRY_CAP_S 10.0
@@ -88,6 +93,9 @@ struct worker {
 	unsigned wakes;       /* bumped when o->wake_fd says there is new work */
 	double idle_said_at;  /* exit_when_idle: when it last said what it waits for */
 	qf_worker_stats stats;
+	/* Slurm's job, array task and node when Slurm started this worker
+	 * (recorded with every attempt; job id 0 otherwise) */
+	qf_job_placement placement;
 };
 
 void qf_worker_opts_init(qf_worker_opts *o)
@@ -381,7 +389,8 @@ static void run_locked(struct slot *sl)
 	qf_job job;
 	qf_job_init(&job);
 	qf_job_input in = {&c->mol, c->input, c->input_len, c->input_format, c->source, c->record};
-	qf_job_opts jo = {.id = c->id, .attempt = c->attempt, .exec = slot_exec, .exec_ctx = sl};
+	qf_job_opts jo = {.id = c->id, .attempt = c->attempt, .exec = slot_exec, .exec_ctx = sl,
+	                  .placement = &w->placement};
 	int rc = qf_job_run(&job, w->o->jobs_root, &in, &c->spec, &jo);
 
 	pthread_mutex_lock(&w->mu);
@@ -405,7 +414,14 @@ static void run_locked(struct slot *sl)
 			count(w, &w->stats.cancelled);
 		goto out;
 	}
-	if (rc && *w->stop >= 2 && sl->cancel) {
+	/* Killed by a signal this worker did not send, just as the worker itself
+	 * is told to stop: the machine's job is ending (scancel, a Slurm time
+	 * limit, a shutdown signal every process), not the molecule failing.
+	 * Wait briefly for our own signal, then give the job back uncounted. */
+	bool killed_outside = rc && !sl->cancel && !strcmp(job.error.code, "xtb.killed");
+	if (killed_outside)
+		nap(w, KILLED_STOP_GRACE_S);
+	if (rc && ((*w->stop >= 2 && sl->cancel) || (killed_outside && *w->stop >= 1))) {
 		/* stopped by a hard stop: give the job back, unfinished */
 		qf_err err;
 		qf_err_init(&err);
@@ -685,6 +701,7 @@ int qf_worker_run(const qf_worker_opts *o, volatile sig_atomic_t *stop, qf_worke
 	w.o = o;
 	w.stop = stop;
 	w.idle_said_at = qf_clock_now();
+	qf_slurm_placement_from_env(&w.placement);
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
 	if (o->concurrency < 1 || o->lease_seconds <= 0) {

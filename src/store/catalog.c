@@ -228,6 +228,10 @@ static const qf__column calculation_execution_metrics[] = {
 	{"stderr_log", QF__TEXT, LOG, 0, NULL},
 	CREATED_IDX,
 	{"started_at", QF__TIME, 0, 0, NULL}, /* 004_queue */
+	/* 007_slurm: where the attempt ran when Slurm started its worker */
+	{"slurm_job_id", QF__INT, FLT | BIG, 0, NULL},
+	{"slurm_array_task_id", QF__INT, 0, 0, NULL},
+	{"slurm_node", QF__TEXT, FLT, 256, NULL},
 };
 
 static const qf__column calculation_errors[] = {

@@ -267,7 +267,8 @@ static const char *const cem_cols[] = {"calculation_id", "attempt", "owner_id", 
                                        "cpu_time_seconds", "scf_cycles", "optimization_cycles",
                                        "convergence_iterations", "memory_peak_mb", "is_converged",
                                        "convergence_criterion_met", "exit_code", "worker",
-                                       "stdout_log", "stderr_log", "created_at", "started_at"};
+                                       "stdout_log", "stderr_log", "created_at", "started_at",
+                                       "slurm_job_id", "slurm_array_task_id", "slurm_node"};
 
 static const char *const err_cols[] = {"calculation_id", "attempt", "owner_id", "org_id",
                                        "error_type", "error_severity", "error_message",
@@ -567,6 +568,23 @@ static int add_metrics(rec *r, const qf_job *j, const char *owner, const char *o
 	free(errlog);
 	qf__bulk_time(b, j->finished_at > 0 ? j->finished_at : r->now);
 	qf__bulk_time(b, j->started_at);
+	/* 007: where it ran when Slurm started the worker (NULL otherwise) */
+	const qf_job_placement *pl = &j->placement;
+	if (pl->slurm_job_id > 0) {
+		qf__bulk_int(b, pl->slurm_job_id);
+		if (pl->slurm_array_task_id >= 0)
+			qf__bulk_int(b, pl->slurm_array_task_id);
+		else
+			qf__bulk_null(b);
+		char node[256];
+		qf_strlcpy(node, pl->node, sizeof(node));
+		qf__text_sanitize(node, strlen(node));
+		qf__bulk_text(b, nonempty(node));
+	} else {
+		qf__bulk_null(b);
+		qf__bulk_null(b);
+		qf__bulk_null(b);
+	}
 	return end_row(r, b, err);
 }
 

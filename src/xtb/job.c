@@ -37,6 +37,7 @@ int qf_job_status_parse(const char *s, qf_job_status *out)
 void qf_job_init(qf_job *j)
 {
 	memset(j, 0, sizeof(*j));
+	j->placement.slurm_array_task_id = -1;
 	qf_mol_init(&j->mol);
 	qf_spec_init(&j->spec);
 	qf_result_init(&j->result);
@@ -124,6 +125,41 @@ static json_t *molecule_json(const qf_job *j)
 	                 "geometry_sha256", j->geometry_sha256);
 }
 
+/* "slurm": {"job_id", "array_task_id", "node"}, or null outside Slurm. */
+static json_t *placement_json(const qf_job_placement *p)
+{
+	if (p->slurm_job_id <= 0)
+		return json_null();
+	return json_pack("{s:I,s:o,s:o}", "job_id", (json_int_t)p->slurm_job_id, "array_task_id",
+	                 p->slurm_array_task_id >= 0 ? json_integer(p->slurm_array_task_id)
+	                                             : json_null(),
+	                 "node", str_or_null(p->node));
+}
+
+/* The "slurm" key read back (absent or null: not under Slurm). */
+static int placement_from_json(qf_job_placement *p, const json_t *v)
+{
+	p->slurm_job_id = 0;
+	p->slurm_array_task_id = -1;
+	p->node[0] = '\0';
+	if (!v || json_is_null(v))
+		return 0;
+	json_t *id = json_object_get(v, "job_id"), *task = json_object_get(v, "array_task_id");
+	json_t *node = json_object_get(v, "node");
+	if (!json_is_object(v) || !json_is_integer(id) || json_integer_value(id) <= 0 ||
+	    (task && !json_is_null(task) &&
+	     (!json_is_integer(task) || json_integer_value(task) < 0 ||
+	      json_integer_value(task) > INT32_MAX)) ||
+	    (node && !json_is_null(node) && !json_is_string(node)))
+		return QF_EINVAL;
+	p->slurm_job_id = (int64_t)json_integer_value(id);
+	if (json_is_integer(task))
+		p->slurm_array_task_id = (int)json_integer_value(task);
+	if (json_is_string(node))
+		qf_strlcpy(p->node, json_string_value(node), sizeof(p->node));
+	return 0;
+}
+
 json_t *qf_job_to_json(const qf_job *j)
 {
 	json_t *doc = json_object();
@@ -146,6 +182,7 @@ json_t *qf_job_to_json(const qf_job *j)
 	                    json_pack("{s:o,s:o,s:o}", "created_at", time_or_null(j->created_at),
 	                              "started_at", time_or_null(j->started_at), "finished_at",
 	                              time_or_null(j->finished_at)));
+	json_object_set_new(doc, "slurm", placement_json(&j->placement));
 	json_object_set_new(doc, "job_dir", json_string(j->dir));
 	json_object_set_new(doc, "qforge_version", json_string(QF_VERSION));
 	return doc;
@@ -232,6 +269,8 @@ int qf_job_run(qf_job *j, const char *jobs_root, const qf_job_input *in, const q
 	else
 		qf_uuid_v7(j->id);
 	j->attempt = o->attempt > 0 ? o->attempt : 1;
+	if (o->placement)
+		j->placement = *o->placement;
 	j->status = QF_JOB_RUNNING;
 	j->spec = *spec;
 	j->input_format = in->format;
@@ -395,6 +434,8 @@ int qf_job_from_json(qf_job *j, const json_t *doc, qf_err *err)
 		if (json_is_string(tail))
 			qf_err_detail(&j->error, json_string_value(tail), strlen(json_string_value(tail)));
 	}
+	if (placement_from_json(&j->placement, json_object_get(doc, "slurm")))
+		return load_err(err, "slurm must be null or {job_id, array_task_id, node}");
 	j->created_at = time_field(ts, "created_at");
 	j->started_at = time_field(ts, "started_at");
 	j->finished_at = time_field(ts, "finished_at");
