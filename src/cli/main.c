@@ -15,6 +15,9 @@ static const cli_command commands[] = {
 	{"reindex", cmd_reindex, "record job directories (metadata.json) in the store"},
 	{"worker", cmd_worker, "claim calculations from the store and run them"},
 	{"batch", cmd_batch, "submit, follow and manage batches of calculations"},
+	{"props", cmd_props, "print or recompute molecular descriptors (RDKit)"},
+	{"query", cmd_query, "select calculations with a filter (mw<300,gap>3,...)"},
+	{"export", cmd_export, "export calculations as CSV, JSONL, extxyz, SDF, HDF5, QCSchema"},
 	{"version", cmd_version, "print the qforge version"},
 	{"help", cmd_help, "show this help"},
 };
