@@ -65,6 +65,7 @@ typedef struct qf_worker_opts {
 	qf_xtb_opts xtb;           /* the xtb program, memory limit */
 	const char *name;          /* worker name (default "host:pid") */
 	bool quiet;                /* no per-job lines on stderr */
+	bool no_props;             /* do not compute molecules' descriptors between jobs */
 } qf_worker_opts;
 
 void qf_worker_opts_init(qf_worker_opts *o);

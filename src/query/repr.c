@@ -304,6 +304,11 @@ int qf_query_parse_select(qf_query *q, const char *text, qf_err *err)
 					return rc;
 			}
 		} else {
+			if (memchr(start, '(', len))
+				return qf__qp_err(err, "query.select",
+				                  "embedded resources ('%s') are not supported: the views already "
+				                  "hold the related columns",
+				                  qf__qp_shown(start, len, shown));
 			const char *colon = memchr(start, ':', len);
 			const char *name = start, *label = start;
 			size_t nlen = len, llen = len;
@@ -320,14 +325,8 @@ int qf_query_parse_select(qf_query *q, const char *text, qf_err *err)
 				if (!ident_char(label[i]))
 					goto bad;
 			for (size_t i = 0; i < nlen; i++)
-				if (!ident_char(name[i])) {
-					if (name[i] == '(')
-						return qf__qp_err(err, "query.select",
-						                     "embedded resources ('%s') are not supported: "
-						                     "the views already hold the related columns",
-						                     qf__qp_shown(start, len, shown));
+				if (!ident_char(name[i]))
 					goto bad;
-				}
 			if (!llen || !nlen)
 				goto bad;
 			int col = qf__qp_column(q, name, nlen, err);
