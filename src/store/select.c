@@ -606,6 +606,11 @@ static int rtx_begin(qf_store *s, const qf_actor *a, rtx *t, qf_err *err)
 			return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid",
 			                  "the acting user id is not a lowercase UUID");
 		int rc = qf__sqlite_open(&t->own, s->target, s->opts.busy_timeout_ms, err);
+		/* A stream reads each page once: a small page cache, and a sort
+		 * (ORDER BY without an index) spills to temporary files instead
+		 * of memory, so memory stays flat whatever the number of rows. */
+		if (!rc)
+			rc = qf__db_exec(t->own, "PRAGMA cache_size = -2048; PRAGMA temp_store = FILE", err);
 		if (!rc && (rc = qf__db_exec(t->own, "BEGIN", err))) {
 			qf__db_close(t->own);
 			t->own = NULL;
