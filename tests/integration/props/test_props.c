@@ -266,6 +266,7 @@ static void store_suite(ts_backend kind)
 		ts_expect(&o, 0, "recompute", (const char *[]){"of 3 molecules computed", NULL});
 		qft_output_release(&o);
 	}
+	json_decref(want);
 	/* a molecule that cannot be described: a row with its error, once */
 	ts_qforge(&o, NULL, (const char *[]){"run", rad, "--charge", "-1", "--store", t.url, "--jobs-root", jobs, NULL});
 	qft_output_release(&o);
