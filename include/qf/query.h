@@ -189,7 +189,8 @@ int qf_query_parse_select(qf_query *q, const char *text, qf_err *err);
  * PostgREST does; NULL when absent). Reserved keys: select, order, limit,
  * offset, and, or, not.and, not.or; every other key is a column filter
  * `[not.]op.value` with op eq neq lt lte gt gte like ilike in is.
- * Several filters are ANDed. Default order as PostgreSQL's (descending:
+ * Several filters are ANDed. Without select, every column of the view (as
+ * PostgREST answers). Default order as PostgreSQL's (descending:
  * NULLs first) unless .nullsfirst / .nullslast say. */
 int qf_query_parse_postgrest(qf_query *q, const char *query_string, const char *range,
                              const char *prefer, qf_err *err);

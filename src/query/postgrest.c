@@ -410,7 +410,7 @@ int qf_query_parse_postgrest(qf_query *q, const char *qs, const char *range, con
 		return qf__qp_err(err, "query.too_complex", "the query is longer than %d bytes",
 		                     QF_QUERY_MAX_TEXT);
 	int64_t limit = -1, offset = 0;
-	bool have_limit = false;
+	bool have_limit = false, have_select = false;
 	char *key = malloc(QF_QUERY_MAX_TEXT + 1), *val = malloc(QF_QUERY_MAX_TEXT + 1);
 	int rc = 0;
 	if (!key || !val) {
@@ -441,6 +441,7 @@ int qf_query_parse_postgrest(qf_query *q, const char *qs, const char *range, con
 		parser ps = {q, val, 0, vlen, 0, err};
 		if (!strcmp(key, "select")) {
 			rc = qf_query_parse_select(q, val, err);
+			have_select = true;
 		} else if (!strcmp(key, "order")) {
 			rc = parse_pg_order(q, val, err);
 		} else if (!strcmp(key, "limit")) {
@@ -475,6 +476,9 @@ int qf_query_parse_postgrest(qf_query *q, const char *qs, const char *range, con
 		if (rc > 0)
 			rc = 0;
 	}
+	/* no select: every column, as PostgREST answers */
+	if (!rc && !have_select)
+		rc = qf_query_parse_select(q, "*", err);
 	if (rc)
 		goto out;
 	if (range && *qf_lskip(range)) {
