@@ -352,5 +352,47 @@
 #define QF_SLURM_DRAIN_S 120
 /* The password file line (host:port:db:user:password) and the file. */
 #define QF_SLURM_MAX_PASSFILE_BYTES (1024L * 1024)
+/* ---- descriptors, queries and exports (issue 9) ---------------------------- */
+
+/* Wall time and address space of one `obabel` run perceiving the bonds of
+ * one molecule from its geometry. A 10,000-atom protein takes Open Babel
+ * about a second; a hung or runaway run is killed. */
+#define QF_OBABEL_TIMEOUT_S 60.0
+#define QF_OBABEL_MEMORY_MB 4096
+
+/* Molecules whose descriptors one store round trip fetches (qforge props
+ * recompute, workers): their geometries are held in memory meanwhile. */
+#define QF_PROPS_CHUNK 64
+
+/* Molecules a worker describes between two jobs: descriptors must not hold
+ * up calculations (an XYZ molecule costs one obabel run, ~20 ms). */
+#define QF_PROPS_WORKER_STEP 8
+
+/* Bytes of one query text (an ASE-style filter, or a PostgREST query
+ * string with its headers): real filters are < 1 KB. */
+#define QF_QUERY_MAX_TEXT 16384
+
+/* Nodes (conditions, and/or/not) of one filter, and the nesting depth of
+ * parentheses: the parsers recurse once per level, and every condition
+ * becomes SQL. */
+#define QF_QUERY_MAX_NODES 128
+#define QF_QUERY_MAX_DEPTH 16
+
+/* Values of one filter (in-lists included): each is one bound parameter,
+ * and a statement has at most QF__MAX_PARAMS (src/store/store_int.h), a
+ * few of which scoping uses. */
+#define QF_QUERY_MAX_VALUES 120
+
+/* Columns selected and ordered on by one query. */
+#define QF_QUERY_MAX_SELECT 64
+#define QF_QUERY_MAX_ORDER 8
+
+/* Bytes of one text value in a filter (a name pattern, a SMILES). */
+#define QF_QUERY_MAX_VALUE_TEXT 1024
+
+/* Rows an exporter holds at once (PostgreSQL fetches the cursor this many
+ * rows at a time; their atoms are fetched together): memory stays flat
+ * whatever the size of the export. */
+#define QF_EXPORT_CHUNK 256
 
 #endif

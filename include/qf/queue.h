@@ -67,6 +67,7 @@ typedef struct qf_worker_opts {
 	bool quiet;                /* no per-job lines on stderr */
 	int wake_fd;               /* readable when new work was committed (qforge serve's
 	                              pipe): napping slots claim at once; -1: none */
+	bool no_props;             /* do not compute molecules' descriptors between jobs */
 } qf_worker_opts;
 
 void qf_worker_opts_init(qf_worker_opts *o);

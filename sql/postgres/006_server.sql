@@ -45,7 +45,6 @@ CREATE INDEX calculations_updated ON calculations (updated_at);
 CREATE INDEX batches_updated ON batches (updated_at);
 CREATE INDEX user_audit_log_action ON user_audit_log (action, created_at);
 CREATE INDEX user_audit_log_user ON user_audit_log (user_id, created_at);
-CREATE INDEX cem_calculation ON calculation_execution_metrics (calculation_id, attempt);
 
 -- users: the role is a power like is_admin: a user updating its own row
 -- keeps it (the store layer refuses the column too).

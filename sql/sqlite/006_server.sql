@@ -35,4 +35,3 @@ CREATE INDEX calculations_updated ON calculations (updated_at);
 CREATE INDEX batches_updated ON batches (updated_at);
 CREATE INDEX user_audit_log_action ON user_audit_log (action, created_at);
 CREATE INDEX user_audit_log_user ON user_audit_log (user_id, created_at);
-CREATE INDEX cem_calculation ON calculation_execution_metrics (calculation_id, attempt);

@@ -25,7 +25,12 @@
 #include <string>
 #include <vector>
 
+#include <GraphMol/Descriptors/Crippen.h>
+#include <GraphMol/Descriptors/Lipinski.h>
+#include <GraphMol/Descriptors/MolDescriptors.h>
+#include <GraphMol/Descriptors/MolSurf.h>
 #include <GraphMol/DistGeomHelpers/Embedder.h>
+#include <GraphMol/FileParsers/FileParsers.h>
 #include <GraphMol/ForceFieldHelpers/MMFF/MMFF.h>
 #include <GraphMol/ForceFieldHelpers/UFF/UFF.h>
 #include <GraphMol/GraphMol.h>
@@ -285,6 +290,101 @@ extern "C" __attribute__((visibility("default"))) int qf_rdkit_embed(const char 
 		out->xyz = nullptr;
 		out->canonical = nullptr;
 		out->natoms = 0;
+	}
+	return rc;
+}
+
+/* ---- descriptors ------------------------------------------------------------
+ * The molecule is read exactly as RDKit's Python reads it by default
+ * (Chem.MolFromSmiles / Chem.MolFromMolBlock: sanitised, hydrogens removed)
+ * and each descriptor is the C++ function behind the Python one of
+ * rdkit.Chem.Descriptors, with Python's defaults:
+ *   MolWt            calcAMW(mol, onlyHeavy = false)
+ *   MolLogP, MolMR   calcCrippenDescriptors(mol, logp, mr, includeHs = true)
+ *   TPSA             calcTPSA(mol, force = false, includeSandP = false)
+ *   NumHDonors       calcNumHBD (not calcLipinskiHBD: no N/O counts)
+ *   NumHAcceptors    calcNumHBA
+ *   NumRotatableBonds calcNumRotatableBonds(mol, Default)
+ *   MolToSmiles      canonical, isomeric
+ */
+namespace {
+
+int props_fail(qf_rdkit_props *out, const char *code, const std::string &message)
+{
+	std::snprintf(out->code, sizeof(out->code), "%s", code);
+	std::snprintf(out->message, sizeof(out->message), "%s", message.c_str());
+	return -1;
+}
+
+int descriptors(const char *text, int from, qf_rdkit_props *out)
+{
+	std::unique_ptr<RDKit::RWMol> mol;
+	std::string why;
+	{
+		LogCapture capture;
+		try {
+			if (from == QF_RDKIT_FROM_MOLBLOCK)
+				mol.reset(RDKit::MolBlockToMol(text, true, true, true));
+			else
+				mol.reset(RDKit::SmilesToMol(text));
+		} catch (const std::exception &e) {
+			why = e.what();
+		}
+		if (!mol && why.empty())
+			why = capture.first_error();
+	}
+	const char *what = from == QF_RDKIT_FROM_MOLBLOCK ? "mol block" : "SMILES";
+	if (!mol)
+		return props_fail(out, "props.rdkit",
+		                  std::string("RDKit could not read the ") + what + ": " +
+		                      (why.empty() ? "it rejected it" : why));
+	if (mol->getNumAtoms() == 0)
+		return props_fail(out, "props.rdkit", std::string("the ") + what + " has no atoms");
+	double logp = 0, mr = 0;
+	for (const auto atom : mol->atoms()) {
+		int z = atom->getAtomicNum();
+		if (z < 1 || z > QF_RDKIT_MAX_Z)
+			return props_fail(out, "props.rdkit", "dummy atoms (*) have no descriptors");
+		out->element_count[z]++;
+		out->element_count[1] += static_cast<int>(atom->getTotalNumHs());
+		out->radicals += static_cast<int>(atom->getNumRadicalElectrons());
+	}
+	out->formal_charge = RDKit::MolOps::getFormalCharge(*mol);
+	out->molecular_weight = RDKit::Descriptors::calcAMW(*mol, false);
+	RDKit::Descriptors::calcCrippenDescriptors(*mol, logp, mr, true, false);
+	out->logp = logp;
+	out->molar_refractivity = mr;
+	out->tpsa = RDKit::Descriptors::calcTPSA(*mol, false, false);
+	out->hbd = static_cast<int>(RDKit::Descriptors::calcNumHBD(*mol));
+	out->hba = static_cast<int>(RDKit::Descriptors::calcNumHBA(*mol));
+	out->rotatable_bonds = static_cast<int>(RDKit::Descriptors::calcNumRotatableBonds(*mol));
+	std::string canonical = RDKit::MolToSmiles(*mol);
+	out->canonical = strdup(canonical.c_str());
+	if (!out->canonical) {
+		out->out_of_memory = 1;
+		return props_fail(out, "system.memory", "out of memory in the RDKit module");
+	}
+	return 0;
+}
+
+} // namespace
+
+extern "C" __attribute__((visibility("default"))) int qf_rdkit_descriptors(const char *text, int from,
+                                                                           qf_rdkit_props *out)
+{
+	std::memset(out, 0, sizeof(*out));
+	int rc;
+	try {
+		rc = descriptors(text ? text : "", from, out);
+	} catch (const std::bad_alloc &) {
+		out->out_of_memory = 1;
+		rc = props_fail(out, "system.memory", "out of memory in the RDKit module");
+	} catch (const std::exception &e) {
+		rc = props_fail(out, "props.rdkit", std::string("RDKit failed: ") + e.what());
+	}
+	if (rc) {
+		std::free(out->canonical);
+		out->canonical = nullptr;
 	}
 	return rc;
 }

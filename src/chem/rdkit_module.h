@@ -13,8 +13,9 @@
 #ifndef QF_RDKIT_MODULE_H
 #define QF_RDKIT_MODULE_H
 
-/* Bumped whenever qf_rdkit_out or qf_rdkit_embed change. */
-#define QF_RDKIT_ABI 1
+/* Bumped whenever qf_rdkit_out, qf_rdkit_embed, qf_rdkit_props or
+ * qf_rdkit_descriptors change. */
+#define QF_RDKIT_ABI 2
 
 /* The module's file name, and the names of its two functions. */
 #define QF_RDKIT_MODULE_FILE "qforge-rdkit.so"
@@ -43,5 +44,40 @@ typedef int (*qf_rdkit_abi_fn)(void);
  * 0 with the success fields set, or -1 with code and message set (and the
  * success fields NULL/0). Thread-safe. */
 typedef int (*qf_rdkit_embed_fn)(const char *smiles, int max_atoms, qf_rdkit_out *out);
+
+/* ---- descriptors (src/chem/props.c loads this symbol) ------------------- */
+
+#define QF_RDKIT_DESCRIPTORS_SYMBOL "qf_rdkit_descriptors"
+
+/* What qf_rdkit_descriptors reads. */
+enum { QF_RDKIT_FROM_SMILES = 0, QF_RDKIT_FROM_MOLBLOCK = 1 };
+
+/* Highest atomic number counted in qf_rdkit_props.element_count. */
+#define QF_RDKIT_MAX_Z 118
+
+typedef struct qf_rdkit_props {
+	/* On success: RDKit's descriptors of the sanitised molecule, exactly
+	 * as its Python Descriptors module computes them. */
+	double molecular_weight;               /* Descriptors.MolWt (calcAMW), g/mol */
+	double logp;                           /* Descriptors.MolLogP (Crippen) */
+	double molar_refractivity;             /* Descriptors.MolMR (Crippen) */
+	double tpsa;                           /* Descriptors.TPSA (no S, P), A^2 */
+	int hbd, hba;                          /* Descriptors.NumHDonors / NumHAcceptors */
+	int rotatable_bonds;                   /* Descriptors.NumRotatableBonds */
+	int formal_charge;                     /* sum of the formal charges */
+	int radicals;                          /* radical electrons */
+	int element_count[QF_RDKIT_MAX_Z + 1]; /* atoms by Z, hydrogens included */
+	char *canonical;                       /* Chem.MolToSmiles (malloc) */
+	/* On failure: */
+	int out_of_memory;
+	char code[32];
+	char message[512];
+} qf_rdkit_props;
+
+/* int qf_rdkit_descriptors(const char *text, int from, qf_rdkit_props *out):
+ * text is a SMILES (QF_RDKIT_FROM_SMILES) or an MDL mol block
+ * (QF_RDKIT_FROM_MOLBLOCK, V2000 or V3000). out is zeroed first. 0, or -1
+ * with code and message. Thread-safe. */
+typedef int (*qf_rdkit_descriptors_fn)(const char *text, int from, qf_rdkit_props *out);
 
 #endif

@@ -20,6 +20,9 @@ int cmd_worker(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_slurm(int argc, char **argv);
 int cmd_engine(int argc, char **argv); /* hidden: summary NULL */
+int cmd_props(int argc, char **argv);
+int cmd_query(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Print "qforge: <message>" to stderr and return the exit status for e. */
 int cli_fail(const qf_err *e);

@@ -16,6 +16,9 @@ static const cli_command commands[] = {
 	{"worker", cmd_worker, "claim calculations from the store and run them"},
 	{"batch", cmd_batch, "submit, follow and manage batches of calculations"},
 	{"slurm", cmd_slurm, "run workers as a Slurm job array: submit, status, cancel"},
+	{"props", cmd_props, "print or recompute molecular descriptors (RDKit)"},
+	{"query", cmd_query, "select calculations with a filter (mw<300,gap>3,...)"},
+	{"export", cmd_export, "export calculations as CSV, JSONL, extxyz, SDF, HDF5, QCSchema"},
 	{"version", cmd_version, "print the qforge version"},
 	{"help", cmd_help, "show this help"},
 };

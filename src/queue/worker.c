@@ -44,6 +44,7 @@
 #include "qf/log.h"
 #include "qf/molio.h"
 #include "qf/slurm.h"
+#include "qf/props.h"
 #include "qf/str.h"
 
 #define MODULE "worker"
@@ -96,6 +97,7 @@ struct worker {
 	/* Slurm's job, array task and node when Slurm started this worker
 	 * (recorded with every attempt; job id 0 otherwise) */
 	qf_job_placement placement;
+	pthread_mutex_t props_mu; /* one slot at a time describes molecules */
 };
 
 void qf_worker_opts_init(qf_worker_opts *o)
@@ -489,6 +491,22 @@ static bool nothing_left(struct worker *w, double *next_ready)
 	return none;
 }
 
+/* Descriptors of stored molecules that have none yet (include/qf/props.h):
+ * a few per call, by one slot at a time, between jobs and when idle, so
+ * they are computed off the request path without holding up the queue. */
+static void describe_some(struct worker *w)
+{
+	if (w->o->no_props || pthread_mutex_trylock(&w->props_mu))
+		return;
+	qf_actor sys = qf_actor_system();
+	qf_props_update_opts po = {.limit = QF_PROPS_WORKER_STEP};
+	qf_err err;
+	qf_err_init(&err);
+	if (qf_props_update(w->store, &sys, &po, NULL, &err))
+		qf_log_warn(MODULE, "could not compute descriptors: %s", err.message);
+	pthread_mutex_unlock(&w->props_mu);
+}
+
 static void *slot_main(void *arg)
 {
 	struct slot *sl = arg;
@@ -515,6 +533,7 @@ static void *slot_main(void *arg)
 		store_failures = 0;
 		if (n == 0) {
 			double next_ready = 0;
+			describe_some(w);
 			if (w->o->exit_when_idle && nothing_left(w, &next_ready)) {
 				pthread_mutex_lock(&w->mu);
 				w->idle = true;
@@ -539,6 +558,7 @@ static void *slot_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 
 		run_claim(sl);
+		describe_some(w);
 
 		pthread_mutex_lock(&w->mu);
 		sl->busy = false;
@@ -704,6 +724,7 @@ int qf_worker_run(const qf_worker_opts *o, volatile sig_atomic_t *stop, qf_worke
 	qf_slurm_placement_from_env(&w.placement);
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
+	pthread_mutex_init(&w.props_mu, NULL);
 	if (o->concurrency < 1 || o->lease_seconds <= 0) {
 		rc = qf_err_set(err, QF_CAT_VALIDATION, "worker.options",
 		                "concurrency must be at least 1 and the lease positive");
@@ -814,5 +835,6 @@ out:
 		*stats = w.stats;
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
+	pthread_mutex_destroy(&w.props_mu);
 	return rc;
 }

@@ -311,6 +311,11 @@ static const qf__column molecule_properties_computed[] = {
 	{"topological_polar_surface_area", QF__REAL, 0, 0, NULL},
 	{"molar_refractivity", QF__REAL, 0, 0, NULL},
 	{"computed_at", QF__TIME, REQ | NOW, 0, NULL},
+	/* 008_descriptors */
+	{"canonical_smiles", QF__TEXT, 0, 0, NULL},
+	{"descriptor_source", QF__TEXT, 0, 16, NULL},
+	{"error_code", QF__TEXT, 0, 64, NULL},
+	{"error_message", QF__TEXT, 0, 0, NULL},
 };
 
 static const qf__column batch_job_performance[] = {
