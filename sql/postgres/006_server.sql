@@ -27,6 +27,7 @@ CREATE TABLE invites (
 );
 CREATE INDEX invites_created_by ON invites (created_by);
 CREATE INDEX invites_org ON invites (org_id);
+CREATE INDEX invites_created ON invites (created_at);
 
 -- Invitations are owned by whoever made them (and visible to the
 -- organisation's members); redeeming one is the system's job.
@@ -43,8 +44,9 @@ CREATE INDEX calculations_method ON calculations (method);
 CREATE INDEX calculations_task ON calculations (task);
 CREATE INDEX calculations_updated ON calculations (updated_at);
 CREATE INDEX batches_updated ON batches (updated_at);
-CREATE INDEX user_audit_log_action ON user_audit_log (action, created_at);
-CREATE INDEX user_audit_log_user ON user_audit_log (user_id, created_at);
+CREATE INDEX user_audit_log_action_time ON user_audit_log (action, created_at);
+CREATE INDEX user_audit_log_user_time ON user_audit_log (user_id, created_at);
+CREATE INDEX users_role ON users (role);
 
 -- users: the role is a power like is_admin: a user updating its own row
 -- keeps it (the store layer refuses the column too).

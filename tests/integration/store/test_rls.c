@@ -61,6 +61,7 @@
 #define KEY_A "60000000-0000-7000-8000-000000000001"
 #define AUTH_SESSION_A "70000000-0000-7000-8000-000000000001"
 #define USER_SESSION_A "80000000-0000-7000-8000-000000000001"
+#define INVITE_A "90000000-0000-7000-8000-000000000001"
 
 /* ---- the database under test ------------------------------------------- */
 
@@ -258,6 +259,9 @@ static const char fixtures_sql[] =
 	"INSERT INTO user_credentials (user_id, password_hash, totp_secret, updated_at) VALUES"
 	" (" Q(ID_A) ", 'hash-of-a', 'totp-of-a', now()),"
 	" (" Q(ID_B) ", 'hash-of-b', 'totp-of-b', now());"
+	"INSERT INTO invites (id, created_by, org_id, email, role, code_hash, created_at, expires_at)"
+	" VALUES (" Q(INVITE_A) ", " Q(ID_A) ", " Q(ORG1) ", 'new@example.org', 'researcher',"
+	" 'invite-hash-a', now(), now() + interval '7 days');"
 	"COMMIT;";
 
 static int group_setup(void **state)
@@ -592,6 +596,12 @@ static const table_check tables[] = {
 	 "INSERT INTO user_credentials (user_id, password_hash, updated_at) VALUES ($1, 'h', now())",
 	 "UPDATE user_credentials SET password_hash = 'replaced' WHERE user_id = " Q(ID_A),
 	 "DELETE FROM user_credentials WHERE user_id = " Q(ID_A), SYSTEM_ROWS},
+	{"invites", "SELECT count(*) FROM invites WHERE id = " Q(INVITE_A), NULL,
+	 "INSERT INTO invites (id, created_by, org_id, code_hash, created_at, expires_at)"
+	 " VALUES (gen_random_uuid(), $1, " Q(ORG1) ", gen_random_uuid()::text, now(),"
+	 " now() + interval '1 day')",
+	 "UPDATE invites SET email = 'renamed@example.org' WHERE id = " Q(INVITE_A),
+	 "DELETE FROM invites WHERE id = " Q(INVITE_A), ORG_ROWS},
 };
 
 static const table_check *find_table(const char *name)
