@@ -2,6 +2,7 @@
 #ifndef QF_CLI_H
 #define QF_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 
 #include "qf/err.h"
@@ -23,11 +24,18 @@ int cmd_engine(int argc, char **argv); /* hidden: summary NULL */
 int cmd_props(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_user(int argc, char **argv);
 
 /* Print "qforge: <message>" to stderr and return the exit status for e. */
 int cli_fail(const qf_err *e);
 /* Print a usage error and return QF_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* SIGTERM and SIGINT count up cli_stop (a long-running command's stop
+ * request: 1 drain, 2 stop now). */
+extern volatile sig_atomic_t cli_stop;
+void cli_catch_stop_signals(void);
 
 /* Default jobs root: $QF_JOBS_ROOT or var/jobs. */
 const char *cli_jobs_root(const char *given);

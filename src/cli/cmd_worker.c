@@ -40,15 +40,6 @@ static const char usage[] =
 	"  --wake-fd N              claim at once when a byte arrives on descriptor N\n"
 	"                           (qforge serve wakes its workers so after a submission)\n";
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	if (stop < 100)
-		stop++;
-}
-
 enum {
 	OPT_STORE = 256, OPT_CONCURRENCY, OPT_IDLE, OPT_JOBS_ROOT, OPT_LEASE, OPT_HEARTBEAT,
 	OPT_POLL, OPT_ATTEMPTS, OPT_BACKOFF_BASE, OPT_BACKOFF_CAP, OPT_NO_ENGINE, OPT_XTB,
@@ -156,17 +147,12 @@ int cmd_worker(int argc, char **argv)
 	if (!o.quiet && qf_log_get_level() < QF_LOG_INFO)
 		qf_log_set_level(QF_LOG_INFO);
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	cli_catch_stop_signals();
 
 	qf_worker_stats st;
 	qf_err err;
 	qf_err_init(&err);
-	int rc = qf_worker_run(&o, &stop, &st, &err);
+	int rc = qf_worker_run(&o, &cli_stop, &st, &err);
 	fprintf(stderr,
 	        "qforge worker: claimed %lld, completed %lld, failed %lld, retried %lld, cancelled %lld, "
 	        "released %lld, stale %lld, synced %lld (engine %lld, xtb program %lld); store errors %lld\n",

@@ -1,4 +1,5 @@
 /* Helpers shared by the subcommands. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,4 +42,23 @@ bool cli_is_spec_option(const char *name)
 		if (!strcmp(name, names[i]))
 			return true;
 	return false;
+}
+
+volatile sig_atomic_t cli_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	if (cli_stop < 100)
+		cli_stop++;
+}
+
+void cli_catch_stop_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 }

@@ -19,6 +19,8 @@ static const cli_command commands[] = {
 	{"props", cmd_props, "print or recompute molecular descriptors (RDKit)"},
 	{"query", cmd_query, "select calculations with a filter (mw<300,gap>3,...)"},
 	{"export", cmd_export, "export calculations as CSV, JSONL, extxyz, SDF, HDF5, QCSchema"},
+	{"serve", cmd_serve, "serve the HTTP API and the web app, with workers"},
+	{"user", cmd_user, "add and list accounts (the first administrator, closed registration)"},
 	{"version", cmd_version, "print the qforge version"},
 	{"help", cmd_help, "show this help"},
 };

@@ -368,6 +368,10 @@ int qf__body_string(qf__req *r, const char *key, bool required, size_t max, cons
  * (query arguments), since/until on the time column, order=[-]column,
  * limit and cursor; {"items": [...], "next_cursor": ...}. */
 int qf__list(qf__req *r, const char *table, const char *const *filters, const char *time_col);
+/* The same with equality conditions the caller cannot change (fixed, may be
+ * NULL): "one's own" listings. */
+int qf__list_where(qf__req *r, const char *table, const char *const *filters, const char *time_col,
+                   const json_t *fixed);
 /* The molecule of a molecules row. */
 struct qf_mol;
 int qf__mol_from_row(const json_t *row, struct qf_mol *m, qf_err *err);

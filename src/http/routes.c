@@ -76,7 +76,8 @@ const qf__route qf__routes[] = {
 	{"GET", "/api/v1/api-keys", h_keys_list, USR, NONE, 0, "one's API keys (prefixes only)"},
 	{"DELETE", "/api/v1/api-keys/{id}", h_keys_revoke, USR, NONE, 0, "revoke an API key"},
 
-	{"POST", "/api/v1/organisations", h_orgs_create, ADM, JSON, 0, "create an organisation"},
+	{"POST", "/api/v1/organisations", h_orgs_create, WRT, JSON, 0,
+	 "create an organisation (its maker is its first administrator)"},
 	{"GET", "/api/v1/organisations", h_orgs_list, USR, NONE, 0, "organisations one belongs to"},
 	{"GET", "/api/v1/organisations/{id}", h_orgs_get, USR, NONE, 0, "one organisation"},
 	{"GET", "/api/v1/organisations/{id}/members", h_members_list, USR, NONE, 0,

@@ -212,6 +212,12 @@ int h_molecules_create(qf__req *r)
 /* A listing: filters from the query, cursor paging, public rows. */
 int qf__list(qf__req *r, const char *table, const char *const *filters, const char *time_col)
 {
+	return qf__list_where(r, table, filters, time_col, NULL);
+}
+
+int qf__list_where(qf__req *r, const char *table, const char *const *filters, const char *time_col,
+                   const json_t *fixed)
+{
 	int limit;
 	json_t *after = NULL;
 	char key[80];
@@ -224,6 +230,8 @@ int qf__list(qf__req *r, const char *table, const char *const *filters, const ch
 		if (v)
 			json_object_set_new(where, filters[i], strcmp(v, "null") ? json_string(v) : json_null());
 	}
+	if (fixed)
+		json_object_update(where, (json_t *)fixed);
 	double since = 0, until = 0;
 	if ((rc = qf__req_arg_time(r, "since", &since)) || (rc = qf__req_arg_time(r, "until", &until))) {
 		json_decref(where);

@@ -1,0 +1,197 @@
+/*
+ * qforge serve [--port 8080] [--bind 127.0.0.1] [--store URL] [--workers N] ...
+ *
+ * The HTTP API and the web app in front of the store, with a supervised
+ * pool of workers (include/qf/http.h). SIGTERM or SIGINT: stop accepting,
+ * finish the requests under way, drain the workers; a second one stops
+ * their running jobs and gives them back to the queue.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "qf/http.h"
+#include "qf/log.h"
+#include "qf/store.h"
+#include "qf/str.h"
+
+static const char usage[] =
+	"usage: qforge serve [options]\n"
+	"\n"
+	"Serves the JSON API (/api/v1/), the web app, /metrics, /livez and /readyz,\n"
+	"and runs workers that claim what is submitted.\n"
+	"\n"
+	"  --port N                 port to listen on (default 8080; 0: any free port)\n"
+	"  --bind ADDR              address to listen on (default 127.0.0.1; 0.0.0.0 or ::\n"
+	"                           for every interface)\n"
+	"  --store URL              sqlite:PATH or postgresql://... (default $QF_STORE or\n"
+	"                           sqlite:var/qforge.db)\n"
+	"  --workers N              worker processes (default: the number of cores;\n"
+	"                           0: an API-only node)\n"
+	"  --worker-arg ARG         one more argument for each worker (repeatable), e.g.\n"
+	"                           --worker-arg --concurrency --worker-arg 1\n"
+	"  --registration MODE      who may register after the first account (which becomes\n"
+	"                           the administrator): open (default), closed, invite\n"
+	"  --threads N              request threads (default: the number of cores)\n"
+	"  --jobs-root DIR          the workers' job directories (default $QF_JOBS_ROOT or\n"
+	"                           var/jobs)\n"
+	"  --web-root DIR           the built web app (default: web/dist)\n"
+	"  --secret-key FILE        key that seals secrets at rest (default var/secret.key,\n"
+	"                           created mode 0600 when missing; never in the database)\n"
+	"  --secure-cookies         mark cookies Secure (when served behind TLS)\n"
+	"  --port-file FILE         write the port listened on to FILE\n"
+	"  --quiet                  no start-up banner\n";
+
+enum {
+	OPT_PORT = 256, OPT_BIND, OPT_STORE, OPT_WORKERS, OPT_WORKER_ARG, OPT_REGISTRATION,
+	OPT_THREADS, OPT_JOBS_ROOT, OPT_WEB_ROOT, OPT_SECRET, OPT_SECURE, OPT_PORT_FILE, OPT_QUIET,
+	OPT_HELP,
+};
+
+static const struct option options[] = {
+	{"port", required_argument, NULL, OPT_PORT},
+	{"bind", required_argument, NULL, OPT_BIND},
+	{"store", required_argument, NULL, OPT_STORE},
+	{"workers", required_argument, NULL, OPT_WORKERS},
+	{"worker-arg", required_argument, NULL, OPT_WORKER_ARG},
+	{"registration", required_argument, NULL, OPT_REGISTRATION},
+	{"threads", required_argument, NULL, OPT_THREADS},
+	{"jobs-root", required_argument, NULL, OPT_JOBS_ROOT},
+	{"web-root", required_argument, NULL, OPT_WEB_ROOT},
+	{"secret-key", required_argument, NULL, OPT_SECRET},
+	{"secure-cookies", no_argument, NULL, OPT_SECURE},
+	{"port-file", required_argument, NULL, OPT_PORT_FILE},
+	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+/* How to get in: the first visitor registers the administrator, else one
+ * logs in (or an administrator makes the account). */
+static void banner(const qf_server_opts *o, int port, const char *store_url)
+{
+	const char *host = o->bind;
+	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
+		host = "127.0.0.1";
+	bool v6 = strchr(host, ':') != NULL;
+	int64_t users = -1;
+	qf_store *st = NULL;
+	qf_err e;
+	qf_err_init(&e);
+	if (!qf_store_open(&st, store_url, NULL, &e)) {
+		qf_actor sys = qf_actor_system();
+		qf_store_filter f = {0};
+		if (qf_store_count(st, &sys, "users", &f, &users, &e))
+			users = -1;
+		qf_store_close(st);
+	}
+	printf("Quantum Forge is serving at http://%s%s%s:%d/\n", v6 ? "[" : "", host, v6 ? "]" : "", port);
+	printf("  store: %s; workers: %d; registration: %s\n", store_url,
+	       o->workers < 0 ? (int)sysconf(_SC_NPROCESSORS_ONLN) : o->workers,
+	       o->registration == QF_REG_OPEN     ? "open"
+	       : o->registration == QF_REG_CLOSED ? "closed"
+	                                          : "by invitation");
+	/* the built-in local user (qforge run --store) is not an account */
+	if (users >= 0 && users <= 1)
+		printf("  No account yet: open the address above and register; the first account is the\n"
+		       "  administrator (or: qforge user add --admin EMAIL --store %s).\n", store_url);
+	else
+		printf("  Log in there with your e-mail address and password; scripts send\n"
+		       "  'Authorization: Bearer <token>' (POST /api/v1/auth/login, or an API key).\n");
+	printf("  API: /api/v1/openapi.json; stop with Ctrl-C (SIGTERM drains the workers).\n");
+	fflush(stdout);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	qf_server_opts o;
+	qf_server_opts_init(&o);
+	o.jobs_root = cli_jobs_root(NULL);
+	char worker_args[4096] = "";
+	int c, idx;
+	long l;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", options, &idx)) != -1) {
+		switch (c) {
+		case OPT_PORT:
+			if (!qf_parse_int(optarg, 0, 65535, &l))
+				return cli_usage_error("serve", "--port needs a number from 0 to 65535");
+			o.port = (int)l;
+			break;
+		case OPT_BIND: o.bind = optarg; break;
+		case OPT_STORE: o.store_url = optarg; break;
+		case OPT_WORKERS:
+			if (!qf_parse_int(optarg, 0, 256, &l))
+				return cli_usage_error("serve", "--workers needs a number from 0 to 256");
+			o.workers = (int)l;
+			break;
+		case OPT_WORKER_ARG: {
+			if (!*optarg || strpbrk(optarg, " \t\n"))
+				return cli_usage_error("serve", "--worker-arg takes one word, without blanks: '%s'",
+				                       optarg);
+			size_t n = strlen(worker_args);
+			if (n + strlen(optarg) + 2 > sizeof(worker_args))
+				return cli_usage_error("serve", "too many --worker-arg");
+			snprintf(worker_args + n, sizeof(worker_args) - n, "%s%s", n ? " " : "", optarg);
+			break;
+		}
+		case OPT_REGISTRATION:
+			if (!strcmp(optarg, "open"))
+				o.registration = QF_REG_OPEN;
+			else if (!strcmp(optarg, "closed"))
+				o.registration = QF_REG_CLOSED;
+			else if (!strcmp(optarg, "invite"))
+				o.registration = QF_REG_INVITE;
+			else
+				return cli_usage_error("serve", "--registration is open, closed or invite, not '%s'",
+				                       optarg);
+			break;
+		case OPT_THREADS:
+			if (!qf_parse_int(optarg, 1, 256, &l))
+				return cli_usage_error("serve", "--threads needs a number from 1 to 256");
+			o.threads = (int)l;
+			break;
+		case OPT_JOBS_ROOT: o.jobs_root = optarg; break;
+		case OPT_WEB_ROOT: o.web_root = optarg; break;
+		case OPT_SECRET: o.secret_key_file = optarg; break;
+		case OPT_SECURE: o.secure_cookies = true; break;
+		case OPT_PORT_FILE: o.port_file = optarg; break;
+		case OPT_QUIET: o.quiet = true; break;
+		case OPT_HELP: fputs(usage, stdout); return 0;
+		case ':':
+			return cli_usage_error("serve", "option %s needs a value", argv[optind - 1]);
+		default:
+			return cli_usage_error("serve", "unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+	if (worker_args[0])
+		o.worker_args = worker_args;
+	const char *store_url = o.store_url ? o.store_url : qf_store_default_url();
+	o.store_url = store_url;
+	if (qf_log_get_level() < QF_LOG_INFO)
+		qf_log_set_level(QF_LOG_INFO);
+
+	cli_catch_stop_signals();
+	signal(SIGPIPE, SIG_IGN);
+
+	qf_server *s = NULL;
+	qf_err err;
+	qf_err_init(&err);
+	if (qf_server_new(&s, &o, &err))
+		return cli_fail(&err);
+	if (!o.quiet)
+		banner(&o, qf_server_port(s), store_url);
+	int rc = qf_server_run(s, &cli_stop, &err);
+	qf_server_free(s);
+	if (rc)
+		return cli_fail(&err);
+	fprintf(stderr, "qforge serve: stopped\n");
+	return 0;
+}
