@@ -111,6 +111,7 @@ struct qf__req {
 	char *reply_owned[QF__MAX_REPLY_HEADERS]; /* header values the request frees */
 	int nreply_headers;
 	char *file_path;                    /* answer with this file instead of out (heap) */
+	bool file_temporary;                /* remove file_path once opened to send (or at release) */
 	size_t file_size;
 	qf_err err;
 	bool logged;                        /* usage already recorded */
@@ -349,7 +350,7 @@ extern const size_t qf__nroutes;
 	X(h_orgs_create) X(h_orgs_list) X(h_orgs_get) X(h_members_list) X(h_members_put)        \
 	X(h_members_delete)                                                                       \
 	X(h_users_list) X(h_users_get) X(h_users_patch) X(h_invites_create) X(h_invites_list)   \
-	X(h_audit_list) X(h_events)
+	X(h_audit_list) X(h_events) X(h_rest_select) X(h_export)
 #define QF__DECLARE(name) int name(qf__req *r);
 QF__HANDLERS(QF__DECLARE)
 #undef QF__DECLARE

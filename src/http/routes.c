@@ -100,6 +100,11 @@ const qf__route qf__routes[] = {
 	{"GET", "/api/v1/events", h_events, USR, NONE, QF__R_STREAM | QF__R_NO_LOG,
 	 "Server-Sent Events: status changes of one's calculations and batches"},
 
+	{"GET", "/api/v1/exports", h_export, USR, NONE, 0,
+	 "download calculations as CSV, JSONL, JSON, extended XYZ, SDF, HDF5 or QCSchema"},
+	{"GET", "/rest/v1/{view}", h_rest_select, USR, NONE, 0,
+	 "the query views in PostgREST's syntax (filters, select, order, Range, Prefer: count=exact)"},
+
 	/* the web app: its files, and index.html for every other path (last) */
 	{"GET", "/{*path}", h_static, PUB, NONE, QF__R_NO_LOG, "the web app"},
 };

@@ -88,6 +88,8 @@ void qf__req_release(qf__req *r)
 	for (int i = 0; i < r->nreply_headers; i++)
 		free(r->reply_owned[i]);
 	r->nreply_headers = 0;
+	if (r->file_path && r->file_temporary)
+		unlink(r->file_path);
 	free(r->file_path);
 	r->file_path = NULL;
 }
@@ -508,6 +510,11 @@ static enum MHD_Result send_answer(conn *k)
 	struct MHD_Response *resp = NULL;
 	if (r->file_path) {
 		int fd = open(r->file_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0 && r->file_temporary) {
+			/* the open descriptor keeps the bytes until they are sent */
+			unlink(r->file_path);
+			r->file_temporary = false;
+		}
 		if (fd >= 0)
 			resp = MHD_create_response_from_fd((uint64_t)r->file_size, fd);
 		if (!resp && fd >= 0)
