@@ -23,6 +23,8 @@ export interface ViewerProps {
   charges?: number[] | null;
   height?: number;
   label?: string;
+  /** animate the dx dy dz columns of an XYZ frame with this amplitude */
+  vibrate?: number;
 }
 
 function cssVar(name: string, fallback: string): string {
@@ -30,7 +32,7 @@ function cssVar(name: string, fallback: string): string {
   return v || fallback;
 }
 
-export function Viewer3D({ data, format, charges, height = 360, label = 'Molecule in 3D' }: ViewerProps) {
+export function Viewer3D({ data, format, charges, height = 360, label = 'Molecule in 3D', vibrate }: ViewerProps) {
   const host = useRef<HTMLDivElement>(null);
   const viewer = useRef<Mol3D>(null);
   const [error, setError] = useState<string | null>(null);
@@ -62,6 +64,7 @@ export function Viewer3D({ data, format, charges, height = 360, label = 'Molecul
   useEffect(() => {
     const v = viewer.current;
     if (!ready || !v) return;
+    v.stopAnimate?.();
     v.clear();
     v.setBackgroundColor(cssVar('--panel', '#ffffff'));
     if (!data.trim()) {
@@ -86,11 +89,15 @@ export function Viewer3D({ data, format, charges, height = 360, label = 'Molecul
         v.setStyle({}, { stick: { radius: 0.14, colorfunc: color }, sphere: { scale: 0.3, colorfunc: color } });
       } else v.setStyle({}, { stick: { radius: 0.14 }, sphere: { scale: 0.28 } });
       v.zoomTo();
+      if (vibrate) {
+        m.vibrate(12, vibrate, true);
+        v.animate({ loop: 'backAndForth', interval: 60 });
+      }
       v.render();
     } catch (e) {
       setError(`the structure could not be drawn: ${(e as Error).message}`);
     }
-  }, [ready, data, format, charges]);
+  }, [ready, data, format, charges, vibrate]);
 
   return (
     <figure className="viewer" aria-label={label}>
