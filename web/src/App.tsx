@@ -95,9 +95,6 @@ function Signedin({ me }: { me: Me }) {
         const urlView = window.location.pathname;
         const s = await restore(ui, api.session, base);
         if (stopped) return;
-        // an address typed or reloaded wins; the bare root opens the saved view
-        if (urlView === '/' || urlView === '/login' || urlView === '/register') navigate(s.view, { replace: true });
-        else ui.set({ view: urlView });
         auto.current = startAutosave({
           store: ui,
           save: (body, { keepalive }) =>
@@ -115,6 +112,9 @@ function Signedin({ me }: { me: Me }) {
               : api.putSession(body),
           onStatus: setSaveStatus,
         });
+        // an address typed or reloaded wins; the bare root opens the saved view
+        if (urlView === '/' || urlView === '/login' || urlView === '/register') navigate(s.view, { replace: true });
+        else ui.set({ view: urlView });
         setReady(true);
       } catch (e) {
         if (!stopped) setBootError(e);
