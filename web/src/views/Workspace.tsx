@@ -1,15 +1,16 @@
 /* The molecule workspace: type, paste or drop a structure, set the
  * parameters, see it in 3D, submit. The server checks both the structure and
  * the spec; its messages are shown next to what they are about. */
-import { useMemo, useRef, useState, type ChangeEvent, type DragEvent, type ReactNode } from 'react';
+import { useMemo, useRef, useState, type ChangeEvent, type DragEvent } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, ApiError } from '../api/client';
-import { LEVELS, METHODS, TASKS, type InputFormat } from '../api/types';
+import type { InputFormat } from '../api/types';
 import { navigate, useUi } from '../state/hooks';
 import { ui, type Params } from '../state/ui';
-import { formatFromName, SOLVENTS, sniffFormat, toXyz, WATER_XYZ } from '../lib/chem';
+import { formatFromName, sniffFormat, toXyz, WATER_XYZ } from '../lib/chem';
 import { buildSpec, fieldOfMessage, type ParamField } from '../lib/spec';
 import { Viewer3D } from '../components/Viewer3D';
+import { SpecForm } from '../components/SpecForm';
 import { notify } from '../components/Toasts';
 
 const FORMATS: { v: InputFormat; label: string }[] = [
@@ -17,15 +18,6 @@ const FORMATS: { v: InputFormat; label: string }[] = [
   { v: 'sdf', label: 'SDF / MOL' },
   { v: 'smiles', label: 'SMILES' },
 ];
-
-const TASK_LABEL: Record<string, string> = {
-  sp: 'single point',
-  opt: 'optimisation',
-  hess: 'frequencies',
-  ohess: 'optimisation + frequencies',
-};
-
-const METHOD_LABEL: Record<string, string> = { gfn2: 'GFN2-xTB', gfn1: 'GFN1-xTB', gfn0: 'GFN0-xTB', gfnff: 'GFN-FF' };
 
 export function WorkspaceView() {
   const editor = useUi((s) => s.editor);
@@ -128,8 +120,6 @@ export function WorkspaceView() {
     notify('info', 'Kept as a draft.');
   };
 
-  const needsLevel = params.task === 'opt' || params.task === 'ohess';
-
   return (
     <section className="view" aria-labelledby="ws-title">
       <div className="view-head">
@@ -217,56 +207,7 @@ export function WorkspaceView() {
           <legend>
             <h2 style={{ margin: 0 }}>Parameters</h2>
           </legend>
-          <div className="params">
-            <Field label="Method" error={paramErrors.method}>
-              <select value={params.method} onChange={(e) => setParams({ method: e.target.value as Params['method'] })} aria-invalid={!!paramErrors.method}>
-                {METHODS.map((m) => (
-                  <option key={m} value={m}>
-                    {METHOD_LABEL[m]}
-                  </option>
-                ))}
-              </select>
-            </Field>
-            <Field label="Task" error={paramErrors.task}>
-              <select value={params.task} onChange={(e) => setParams({ task: e.target.value as Params['task'] })} aria-invalid={!!paramErrors.task}>
-                {TASKS.map((t) => (
-                  <option key={t} value={t}>
-                    {t} — {TASK_LABEL[t]}
-                  </option>
-                ))}
-              </select>
-            </Field>
-            <Field label="Optimisation level" error={paramErrors.level}>
-              <select value={params.level} disabled={!needsLevel} onChange={(e) => setParams({ level: e.target.value as Params['level'] })} aria-invalid={!!paramErrors.level}>
-                {LEVELS.map((l) => (
-                  <option key={l} value={l}>
-                    {l}
-                  </option>
-                ))}
-              </select>
-            </Field>
-            <Field label="Solvation" error={undefined}>
-              <select value={params.solvation} onChange={(e) => setParams({ solvation: e.target.value as Params['solvation'] })}>
-                <option value="none">none (gas phase)</option>
-                <option value="alpb">ALPB</option>
-                <option value="gbsa">GBSA</option>
-              </select>
-            </Field>
-            <Field label="Solvent" error={paramErrors.solvent}>
-              <input list="solvents" value={params.solvent} disabled={params.solvation === 'none'} onChange={(e) => setParams({ solvent: e.target.value })} aria-invalid={!!paramErrors.solvent} />
-              <datalist id="solvents">
-                {SOLVENTS.map((s) => (
-                  <option key={s} value={s} />
-                ))}
-              </datalist>
-            </Field>
-            <Field label="Charge" error={paramErrors.charge}>
-              <input type="number" step={1} value={params.charge} onChange={(e) => setParams({ charge: Math.round(Number(e.target.value) || 0) })} aria-invalid={!!paramErrors.charge} />
-            </Field>
-            <Field label="Unpaired electrons (uhf)" error={paramErrors.uhf}>
-              <input type="number" min={0} step={1} value={params.uhf} onChange={(e) => setParams({ uhf: Math.max(0, Math.round(Number(e.target.value) || 0)) })} aria-invalid={!!paramErrors.uhf} />
-            </Field>
-          </div>
+          <SpecForm params={params} onChange={setParams} errors={paramErrors} idPrefix="ws" />
           {paramErrors.general && (
             <p className="field-error" role="alert">
               {paramErrors.general}
@@ -312,19 +253,5 @@ export function WorkspaceView() {
         )}
       </div>
     </section>
-  );
-}
-
-function Field({ label, error, children }: { label: string; error: string | undefined; children: ReactNode }) {
-  return (
-    <label>
-      {label}
-      {children}
-      {error && (
-        <span className="field-error" role="alert">
-          {error}
-        </span>
-      )}
-    </label>
   );
 }
