@@ -59,7 +59,10 @@ export function Chart({ title, x, series, height = 220, time = false, xLabel, yL
             width,
             height,
             title: undefined,
-            scales: { x: { time } },
+            scales: {
+              x: categories ? { time: false, range: [-0.6, categories.length - 0.4] } : { time },
+              y: series.some((s) => s.bars) ? { range: (_u: unknown, _min: number, max: number) => [0, (max || 1) * 1.1] } : {},
+            },
             legend: { show: series.length > 1, live: false },
             axes: [
               {
