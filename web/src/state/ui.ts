@@ -219,4 +219,7 @@ export function createStore<S extends object>(initial: S): Store<S> {
   };
 }
 
-export const ui = createStore<UiState>(defaultState());
+export const ui = createStore<UiState>({
+  ...defaultState(),
+  view: typeof window !== 'undefined' && window.location.pathname !== '/' ? window.location.pathname : '/workspace',
+});
