@@ -1,5 +1,5 @@
 # Quantum Forge — a thin front to CMake and the scripts.
-#   make          build everything into build/ (the program: build/qforge)
+#   make          build everything into build/ (the program: build/qforge) and the web app into web/dist
 #   make run      install what is missing, build, run the main job
 #   make test     install what is missing, build with sanitizers, run the whole suite
 #   make bench    run the benchmarks against their peers
@@ -14,6 +14,7 @@ CTEST_ARGS ?=
 
 all: configure
 	cmake --build $(BUILD) -j$(JOBS)
+	scripts/build-web
 
 configure:
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -28,6 +29,7 @@ run: deps
 test: deps
 	@test -f $(TEST_BUILD)/CMakeCache.txt || cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQF_SANITIZE=ON
 	cmake --build $(TEST_BUILD) -j$(JOBS)
+	scripts/build-web
 	scripts/run-tests $(TEST_BUILD) $(CTEST_ARGS)
 
 bench: deps
