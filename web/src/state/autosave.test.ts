@@ -130,7 +130,7 @@ describe('the session row', () => {
     expect(s.params.uhf).toBe(0);
     expect(s.theme).toBe('auto');
     expect(s.filters.sort).toBe('created_at');
-    expect(s.filters.pageSize).toBe(1000);
+    expect(s.filters.pageSize).toBe(10000);
   });
   it('an empty row (new user) gives the defaults', () => {
     const row: UiSession = {

@@ -176,7 +176,7 @@ export function fromSession(row: Partial<UiSession> | null | undefined, base: Ui
       sort: oneOf(f.sort, SORTS, base.filters.sort),
       desc: bool(f.desc, base.filters.desc),
       page: Math.max(0, Math.round(num(f.page, base.filters.page))),
-      pageSize: Math.min(1000, Math.max(10, Math.round(num(f.pageSize, base.filters.pageSize)))),
+      pageSize: Math.min(10000, Math.max(10, Math.round(num(f.pageSize, base.filters.pageSize)))),
     },
     sidebarCollapsed: bool(sb.collapsed, base.sidebarCollapsed),
     tabs: { ...base.tabs, ...tabs },

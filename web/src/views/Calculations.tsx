@@ -12,6 +12,7 @@ import { Empty, ErrorBox, Loading } from '../components/States';
 import { Status, usePreferences } from './Results';
 
 const STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'];
+const SERVER_PAGE = 1000;
 
 const COLS: { key: SortKey | null; label: string; width: string; num?: boolean }[] = [
   { key: 'created_at', label: 'submitted', width: '170px' },
@@ -49,16 +50,28 @@ export function CalculationsView() {
   };
   const q = useQuery({
     queryKey: ['calculations', 'table', filters.status, filters.method, filters.task, filters.batch, filters.sort, filters.desc, filters.pageSize, cursors[page]],
-    queryFn: () =>
-      api.calculations({
-        limit: filters.pageSize,
-        cursor: cursors[page],
-        order: orderArg(filters),
-        status: filters.status || undefined,
-        method: filters.method || undefined,
-        task: filters.task || undefined,
-        batch_id: filters.batch || undefined,
-      }),
+    queryFn: async () => {
+      // the server answers at most 1000 rows a request: a larger page is
+      // fetched as consecutive requests along the cursor
+      const items: Calculation[] = [];
+      let cursor = cursors[page];
+      let next: string | null = null;
+      do {
+        const r = await api.calculations({
+          limit: Math.min(SERVER_PAGE, filters.pageSize - items.length),
+          cursor,
+          order: orderArg(filters),
+          status: filters.status || undefined,
+          method: filters.method || undefined,
+          task: filters.task || undefined,
+          batch_id: filters.batch || undefined,
+        });
+        items.push(...r.items);
+        next = r.next_cursor;
+        cursor = next ?? undefined;
+      } while (next && items.length < filters.pageSize);
+      return { items, next_cursor: next };
+    },
     placeholderData: keepPreviousData,
   });
   const next = q.data?.next_cursor ?? null;
@@ -137,7 +150,7 @@ export function CalculationsView() {
         <label>
           Rows a page
           <select value={filters.pageSize} onChange={(e) => setF({ pageSize: Number(e.target.value) })}>
-            {[50, 100, 250, 500, 1000].map((n) => (
+            {[50, 100, 250, 500, 1000, 5000, 10000].map((n) => (
               <option key={n} value={n}>
                 {n}
               </option>
