@@ -38,6 +38,7 @@ bench: deps
 	bench/store-insert
 	@if [ -x bench/batch-throughput ]; then bench/batch-throughput; fi
 	bench/slurm-overhead
+	node bench/web/run.mjs
 
 fuzz: deps
 	scripts/fuzz $(FUZZ) $(or $(SECONDS),600)

@@ -78,7 +78,8 @@ function Signedin({ me }: { me: Me }) {
     let stopped = false;
     (async () => {
       try {
-        const prefs = await qc.fetchQuery({ queryKey: ['preferences'], queryFn: api.preferences });
+        // preferences and the saved state at once: the first view waits for both
+        const [prefs, row] = await Promise.all([qc.fetchQuery({ queryKey: ['preferences'], queryFn: api.preferences }), api.session()]);
         const base: UiState = defaultState();
         base.theme = prefs.theme;
         base.params.method = prefs.default_method;
@@ -93,7 +94,7 @@ function Signedin({ me }: { me: Me }) {
         }
         base.batchSpec = { ...base.params };
         const urlView = window.location.pathname;
-        const s = await restore(ui, api.session, base);
+        const s = await restore(ui, async () => row, base);
         if (stopped) return;
         auto.current = startAutosave({
           store: ui,

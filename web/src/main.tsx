@@ -3,7 +3,11 @@ import { createRoot } from 'react-dom/client';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { App } from './App';
 import { ApiError } from './api/client';
+import { load3Dmol } from './components/Viewer3D';
 import './styles.css';
+
+// the views that draw molecules: fetch the 3D library while signing in
+if (/^\/(results|workspace)?(\/|$)/.test(window.location.pathname)) void load3Dmol();
 
 const client = new QueryClient({
   defaultOptions: {
