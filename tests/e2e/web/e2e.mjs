@@ -114,7 +114,8 @@ async function step(name, page, f) {
     log(`FAIL ${name}: ${e?.message ?? e}`);
   }
   const file = join(ART, `${String(results.length).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`);
-  if (page) await page.screenshot({ path: file, fullPage: false }).catch(() => {});
+  const pg = typeof page === 'function' ? page() : page;
+  if (pg) await pg.screenshot({ path: file, fullPage: false }).catch(() => {});
   // a later step needs the earlier ones: stop at the first failure
   if (!results.at(-1).ok) throw new Stop();
   return true;
@@ -211,7 +212,7 @@ async function main() {
     if (!page.url().endsWith('/workspace')) throw new Error(`view after reload: ${page.url()}`);
   });
 
-  await step('closed browser: view and editor restored', page, async () => {
+  await step('closed browser: view and editor restored', () => page, async () => {
     await page.goto(resultUrl);
     await page.waitForSelector('[data-testid=energy]');
     await sleep(2600); // the autosave's 2 s
