@@ -3,8 +3,8 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, ApiError, setUnauthorizedHandler } from './api/client';
 import type { CalcEvent, Me, Theme } from './api/types';
 import { navigate, useUi } from './state/hooks';
-import { defaultState, ui, type UiState } from './state/ui';
-import { restore, startAutosave, type Autosave, type AutosaveStatus } from './state/autosave';
+import { defaultState, fromSession, toSessionBody, ui, type UiState } from './state/ui';
+import { restore, startAutosave, unsyncedLocal, type Autosave, type AutosaveStatus } from './state/autosave';
 import { AuthView } from './views/Auth';
 import { Loading, ErrorBox } from './components/States';
 import { Toasts, notify } from './components/Toasts';
@@ -94,10 +94,16 @@ function Signedin({ me }: { me: Me }) {
         }
         base.batchSpec = { ...base.params };
         const urlView = window.location.pathname;
-        const s = await restore(ui, async () => row, base);
+        // a change made here that the server never got (the browser closed
+        // before the save) wins over the server's row
+        const local = { key: `qf-ui-state:${me.id}`, storage: window.localStorage };
+        const pending = unsyncedLocal(local);
+        const s = await restore(ui, async () => (pending ? { ...row, ...pending } : row), base);
         if (stopped) return;
         auto.current = startAutosave({
           store: ui,
+          local,
+          serverHas: toSessionBody(fromSession(row, base)),
           save: (body, { keepalive }) =>
             keepalive
               ? fetch('/api/v1/session', {
@@ -116,6 +122,7 @@ function Signedin({ me }: { me: Me }) {
         // an address typed or reloaded wins; the bare root opens the saved view
         if (urlView === '/' || urlView === '/login' || urlView === '/register') navigate(s.view, { replace: true });
         else ui.set({ view: urlView });
+        if (pending) auto.current.sync();
         setReady(true);
       } catch (e) {
         if (!stopped) setBootError(e);
@@ -132,14 +139,14 @@ function Signedin({ me }: { me: Me }) {
       auto.current?.stop();
       auto.current = null;
     };
-  }, [qc]);
+  }, [qc, me.id]);
 
   useEvents(ready);
 
   if (bootError) return <ErrorBox error={bootError} retry={() => window.location.reload()} />;
   if (!ready) return <Loading what="Restoring your workspace" />;
   return (
-    <Shell me={me} saveStatus={saveStatus} flush={() => auto.current?.flush()}>
+    <Shell me={me} saveStatus={saveStatus} flush={() => (auto.current?.flush(), auto.current?.stop())}>
       <Routes me={me} />
     </Shell>
   );

@@ -6,7 +6,8 @@
  *   register → paste an XYZ of water → submit → the result view shows the
  *   energy and a 3D canvas that is not blank → reload the page in the middle
  *   of typing → the editor text and the view are restored → close the
- *   browser, open a new one, log in → still restored → upload a 5-molecule
+ *   browser, open a new one, log in → still restored → close the browser in
+ *   the middle of typing, reopen it → nothing lost → upload a 5-molecule
  *   batch → progress reaches 100% → the dashboard shows plots.
  *
  * A screenshot of each step is kept in the artifacts folder.
@@ -91,8 +92,10 @@ async function startServer() {
   throw new Error('qforge serve did not become ready in 20 s');
 }
 
-async function launch() {
-  return chromium.launchPersistentContext(mkdtempSync(join(tmp, 'chromium-')), {
+let profile = '';
+async function launch(reuseProfile = false) {
+  if (!reuseProfile || !profile) profile = mkdtempSync(join(tmp, 'chromium-'));
+  return chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: [
@@ -230,6 +233,22 @@ async function main() {
     await page.click('nav.sidebar a[href="/workspace"]');
     const text = await page.inputValue('[data-testid=editor]');
     if (text !== typed) throw new Error(`editor in a new browser: ${JSON.stringify(text)}`);
+  });
+
+  const typed2 = WATER.replace('water', 'water, typed as the browser was closed');
+  await step('browser closed mid-typing: nothing lost', () => page, async () => {
+    await page.fill('[data-testid=editor]', typed2);
+    await sleep(200); // the browser goes before the 2 s autosave
+    await browser.close();
+    browser = await launch(true); // the same profile, as a person reopening their browser
+    page = browser.pages()[0] ?? (await browser.newPage());
+    page.setDefaultTimeout(STEP_TIMEOUT);
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${base}/`);
+    await page.waitForSelector('[data-testid=editor]');
+    const text = await page.inputValue('[data-testid=editor]');
+    if (text !== typed2) throw new Error(`editor after reopening: ${JSON.stringify(text)}`);
+    await page.waitForFunction(() => /All changes saved/.test(document.querySelector('[data-testid=save-status]')?.textContent ?? ''));
   });
 
   await step('batch of 5 reaches 100%', page, async () => {

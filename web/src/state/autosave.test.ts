@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { UiSession, UiSessionBody } from '../api/types';
 import { fakeScheduler } from '../lib/testing';
-import { restore, startAutosave } from './autosave';
+import { restore, startAutosave, unsyncedLocal } from './autosave';
 import { createStore, defaultState, fromSession, toSessionBody, type UiState } from './ui';
 
 const MOL = '01a24e90-4d8a-7825-a81d-5a905e3b5727';
@@ -158,5 +158,43 @@ describe('the session row', () => {
     await restore(store, async () => ({ ...(saved as UiSession), last_activity: null }));
     expect(store.get().view).toBe('/batches');
     expect(store.get().editor.text).toBe('c1ccccc1');
+  });
+});
+
+describe('the local copy', () => {
+  function memoryStorage() {
+    const m = new Map<string, string>();
+    return { getItem: (k: string) => m.get(k) ?? null, setItem: (k: string, v: string) => void m.set(k, v), removeItem: (k: string) => void m.delete(k) };
+  }
+  it('keeps each change unsynced until the server has it', async () => {
+    const t = fakeScheduler();
+    const storage = memoryStorage();
+    const local = { key: 'k', storage };
+    const store = createStore<UiState>(defaultState());
+    startAutosave({ store, sched: t.sched, local, save: async () => undefined });
+    store.set((s) => ({ editor: { ...s.editor, text: 'CC' } }));
+    expect((unsyncedLocal(local)?.editor_content as { text: string }).text).toBe('CC');
+    t.advance(2000);
+    await flushPromises();
+    expect(unsyncedLocal(local)).toBeNull();
+  });
+  it('a state the server never got is sent at once on the next load', async () => {
+    const t = fakeScheduler();
+    const storage = memoryStorage();
+    const local = { key: 'k', storage };
+    // the browser closed before the save: the change is only here
+    const s1 = createStore<UiState>(defaultState());
+    startAutosave({ store: s1, sched: t.sched, local, save: async () => undefined });
+    s1.set((s) => ({ editor: { ...s.editor, text: 'typed, then the browser closed' } }));
+    // the next load: the server still has the old row
+    const serverRow = toSessionBody(defaultState());
+    const pending = unsyncedLocal(local);
+    const s2 = createStore<UiState>(defaultState());
+    await restore(s2, async () => ({ ...(serverRow as UiSession), ...pending, last_activity: null }));
+    expect(s2.get().editor.text).toBe('typed, then the browser closed');
+    const sent: UiSessionBody[] = [];
+    const a = startAutosave({ store: s2, sched: t.sched, local, serverHas: serverRow, save: async (b) => void sent.push(b) });
+    a.sync();
+    expect((sent[0].editor_content as { text: string }).text).toBe('typed, then the browser closed');
   });
 });

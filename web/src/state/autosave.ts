@@ -13,6 +13,41 @@ export interface AutosaveOptions {
   delayMs?: number;
   sched?: Scheduler;
   onStatus?: (s: AutosaveStatus) => void;
+  /** what the server is known to have (default: the store's state now) */
+  serverHas?: UiSessionBody;
+  /** a copy of each change in the browser's storage, marked synced once the
+   * server has it: a browser closed before the save loses nothing */
+  local?: LocalCopy;
+}
+
+export interface LocalCopy {
+  key: string;
+  storage: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
+}
+
+interface LocalRecord {
+  body: UiSessionBody;
+  synced: boolean;
+}
+
+function writeLocal(l: LocalCopy | undefined, rec: LocalRecord): void {
+  try {
+    l?.storage.setItem(l.key, JSON.stringify(rec));
+  } catch {
+    /* storage full or refused: the server copy still works */
+  }
+}
+
+/** the state changed here and never saved to the server, if any */
+export function unsyncedLocal(l: LocalCopy): UiSessionBody | null {
+  try {
+    const raw = l.storage.getItem(l.key);
+    if (!raw) return null;
+    const rec = JSON.parse(raw) as LocalRecord;
+    return rec && !rec.synced && rec.body && typeof rec.body === 'object' ? rec.body : null;
+  } catch {
+    return null;
+  }
 }
 
 export type AutosaveStatus = 'idle' | 'pending' | 'saving' | 'saved' | 'error';
@@ -24,12 +59,14 @@ export interface Autosave {
   flush(keepalive?: boolean): void;
   /** take `row` as what the server has, without saving it back */
   markSaved(body: UiSessionBody): void;
+  /** send the state now if the server does not have it */
+  sync(): void;
   status(): AutosaveStatus;
 }
 
 export function startAutosave(o: AutosaveOptions): Autosave {
   const delay = o.delayMs ?? AUTOSAVE_DELAY_MS;
-  let lastSent = JSON.stringify(toSessionBody(o.store.get()));
+  let lastSent = JSON.stringify(o.serverHas ?? toSessionBody(o.store.get()));
   let status: AutosaveStatus = 'idle';
   let keepalive = false;
   const setStatus = (s: AutosaveStatus) => {
@@ -46,7 +83,10 @@ export function startAutosave(o: AutosaveOptions): Autosave {
     lastSent = json;
     setStatus('saving');
     o.save(body, { keepalive }).then(
-      () => setStatus('saved'),
+      () => {
+        if (lastSent === json) writeLocal(o.local, { body, synced: true });
+        setStatus('saved');
+      },
       () => {
         lastSent = ''; // try again on the next change
         setStatus('error');
@@ -55,7 +95,9 @@ export function startAutosave(o: AutosaveOptions): Autosave {
   };
   const d = debounce(send, delay, o.sched ?? timers);
   const unsubscribe = o.store.subscribe(() => {
-    d(o.store.get());
+    const st = o.store.get();
+    writeLocal(o.local, { body: toSessionBody(st), synced: false });
+    d(st);
     setStatus('pending');
   });
   return {
@@ -70,6 +112,10 @@ export function startAutosave(o: AutosaveOptions): Autosave {
     },
     markSaved(body) {
       lastSent = JSON.stringify(body);
+    },
+    sync() {
+      d.cancel();
+      send(o.store.get());
     },
     status: () => status,
   };
