@@ -2,6 +2,7 @@
  * the app does not wait for it). Atoms may be coloured by partial charge. */
 import { useEffect, useRef, useState } from 'react';
 import { chargeColor } from '../lib/chem';
+import { useUi } from '../state/hooks';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Mol3D = any;
@@ -38,6 +39,7 @@ export function Viewer3D({ data, format, charges, height = 360, label = 'Molecul
   const [error, setError] = useState<string | null>(null);
   const [ready, setReady] = useState(false);
   const [atoms, setAtoms] = useState(0);
+  const theme = useUi((s) => s.theme); // the background follows the theme
 
   useEffect(() => {
     let gone = false;
@@ -97,7 +99,7 @@ export function Viewer3D({ data, format, charges, height = 360, label = 'Molecul
     } catch (e) {
       setError(`the structure could not be drawn: ${(e as Error).message}`);
     }
-  }, [ready, data, format, charges, vibrate]);
+  }, [ready, data, format, charges, vibrate, theme]);
 
   return (
     <figure className="viewer" aria-label={label}>
