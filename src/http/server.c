@@ -843,6 +843,9 @@ int qf_server_new(qf_server **out, const qf_server_opts *o, qf_err *err)
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)QF_HTTP_MAX_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)QF_HTTP_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)QF_HTTP_CONNECTION_MEMORY,
+		/* RFC 9112: refuse what a lenient parser would guess at (no Host, bad
+		 * header lines, conflicting lengths) */
+		MHD_OPTION_STRICT_FOR_CLIENT, 1,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
 	if (!s->daemon) {
 		close(fd);
