@@ -162,9 +162,13 @@ int smiles_error(qf_rdkit_out *out, const char *smiles, const std::string &why)
 	            "could not parse SMILES '" + shown + "': " + (why.empty() ? "RDKit rejected it" : why));
 }
 
-int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
+/* The parse/validation half of both entry points: SMILES -> sanitised
+ * molecule with explicit hydrogens, canonical SMILES, charge and radicals
+ * in out; the atom count checked against max_atoms. 0, or -1 with out's
+ * failure fields set. */
+int parse(const char *smiles, int max_atoms, qf_rdkit_out *out, std::unique_ptr<RDKit::RWMol> &mol,
+          std::string &canonical)
 {
-	std::unique_ptr<RDKit::RWMol> mol;
 	std::string why;
 	{
 		LogCapture capture;
@@ -185,7 +189,6 @@ int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
 			return smiles_error(out, smiles, "dummy atoms (*) have no coordinates to compute");
 	}
 
-	std::string canonical;
 	int charge = 0, radicals = 0;
 	try {
 		canonical = RDKit::MolToSmiles(*mol);
@@ -200,6 +203,52 @@ int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
 		return fail(out, "input.too_many_atoms",
 		            "SMILES gives " + std::to_string(mol->getNumAtoms()) +
 		                " atoms with hydrogens; the limit is " + std::to_string(max_atoms));
+	out->charge = charge;
+	out->uhf = radicals;
+	return 0;
+}
+
+/* out's success fields from mol: elements, canonical SMILES, and the
+ * coordinates of conformer conf_id (none when conf_id < 0). */
+int take_atoms(const RDKit::RWMol &mol, int conf_id, const std::string &canonical, qf_rdkit_out *out)
+{
+	int n = static_cast<int>(mol.getNumAtoms());
+	out->z = static_cast<int *>(std::malloc(static_cast<size_t>(n) * sizeof(int)));
+	if (conf_id >= 0)
+		out->xyz = static_cast<double *>(std::malloc(static_cast<size_t>(n) * 3 * sizeof(double)));
+	out->canonical = strdup(canonical.c_str());
+	if (!out->z || (conf_id >= 0 && !out->xyz) || !out->canonical) {
+		out->out_of_memory = 1;
+		return fail(out, "system.memory", "out of memory in the RDKit module");
+	}
+	for (int i = 0; i < n; i++) {
+		out->z[i] = mol.getAtomWithIdx(static_cast<unsigned>(i))->getAtomicNum();
+		if (conf_id < 0)
+			continue;
+		const RDGeom::Point3D &p = mol.getConformer(conf_id).getAtomPos(static_cast<unsigned>(i));
+		out->xyz[3 * i + 0] = p.x;
+		out->xyz[3 * i + 1] = p.y;
+		out->xyz[3 * i + 2] = p.z;
+	}
+	out->natoms = n;
+	return 0;
+}
+
+int check_only(const char *smiles, int max_atoms, qf_rdkit_out *out)
+{
+	std::unique_ptr<RDKit::RWMol> mol;
+	std::string canonical;
+	if (parse(smiles, max_atoms, out, mol, canonical))
+		return -1;
+	return take_atoms(*mol, -1, canonical, out);
+}
+
+int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
+{
+	std::unique_ptr<RDKit::RWMol> mol;
+	std::string canonical, why;
+	if (parse(smiles, max_atoms, out, mol, canonical))
+		return -1;
 
 	int conf_id = -1;
 	{
@@ -234,48 +283,25 @@ int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
 		            std::string("could not build 3D coordinates for SMILES '") + smiles + "'" +
 		                (why.empty() ? "" : ": ") + why);
 
-	int n = static_cast<int>(mol->getNumAtoms());
 	const RDKit::Conformer &conf = mol->getConformer(conf_id);
-	for (int i = 0; i < n; i++) {
-		const RDGeom::Point3D &p = conf.getAtomPos(static_cast<unsigned>(i));
+	for (unsigned i = 0; i < mol->getNumAtoms(); i++) {
+		const RDGeom::Point3D &p = conf.getAtomPos(i);
 		if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z))
 			return fail(out, "input.embedding",
 			            std::string("3D embedding of SMILES '") + smiles + "' gave non-finite coordinates");
 	}
-	out->z = static_cast<int *>(std::malloc(static_cast<size_t>(n) * sizeof(int)));
-	out->xyz = static_cast<double *>(std::malloc(static_cast<size_t>(n) * 3 * sizeof(double)));
-	out->canonical = strdup(canonical.c_str());
-	if (!out->z || !out->xyz || !out->canonical) {
-		out->out_of_memory = 1;
-		return fail(out, "system.memory", "out of memory in the RDKit module");
-	}
-	for (int i = 0; i < n; i++) {
-		const RDGeom::Point3D &p = conf.getAtomPos(static_cast<unsigned>(i));
-		out->z[i] = mol->getAtomWithIdx(static_cast<unsigned>(i))->getAtomicNum();
-		out->xyz[3 * i + 0] = p.x;
-		out->xyz[3 * i + 1] = p.y;
-		out->xyz[3 * i + 2] = p.z;
-	}
-	out->natoms = n;
-	out->charge = charge;
-	out->uhf = radicals;
-	return 0;
+	return take_atoms(*mol, conf_id, canonical, out);
 }
 
-} // namespace
-
-extern "C" __attribute__((visibility("default"))) int qf_rdkit_abi(void)
-{
-	return QF_RDKIT_ABI;
-}
-
-extern "C" __attribute__((visibility("default"))) int qf_rdkit_embed(const char *smiles, int max_atoms,
-                                                                     qf_rdkit_out *out)
+/* The entry points' common frame: out zeroed, exceptions turned into
+ * failures, the success fields freed on failure. */
+int guarded(int (*fn)(const char *, int, qf_rdkit_out *), const char *smiles, int max_atoms,
+            qf_rdkit_out *out)
 {
 	std::memset(out, 0, sizeof(*out));
 	int rc;
 	try {
-		rc = embed(smiles ? smiles : "", max_atoms, out);
+		rc = fn(smiles ? smiles : "", max_atoms, out);
 	} catch (const std::bad_alloc &) {
 		out->out_of_memory = 1;
 		rc = fail(out, "system.memory", "out of memory in the RDKit module");
@@ -290,8 +316,29 @@ extern "C" __attribute__((visibility("default"))) int qf_rdkit_embed(const char 
 		out->xyz = nullptr;
 		out->canonical = nullptr;
 		out->natoms = 0;
+		out->charge = 0;
+		out->uhf = 0;
 	}
 	return rc;
+}
+
+} // namespace
+
+extern "C" __attribute__((visibility("default"))) int qf_rdkit_abi(void)
+{
+	return QF_RDKIT_ABI;
+}
+
+extern "C" __attribute__((visibility("default"))) int qf_rdkit_embed(const char *smiles, int max_atoms,
+                                                                     qf_rdkit_out *out)
+{
+	return guarded(embed, smiles, max_atoms, out);
+}
+
+extern "C" __attribute__((visibility("default"))) int qf_rdkit_parse(const char *smiles, int max_atoms,
+                                                                     qf_rdkit_out *out)
+{
+	return guarded(check_only, smiles, max_atoms, out);
 }
 
 /* ---- descriptors ------------------------------------------------------------
