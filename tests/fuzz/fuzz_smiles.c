@@ -13,9 +13,28 @@
  * code only, ASan catches RDKit's faults through its interceptors.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "qf/molio.h"
+
+/* The RDKit module must load, or every input would only reach the
+ * "could not be loaded" error and the fuzzing would test nothing. */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	qf_mol m;
+	qf_err err;
+	qf_mol_init(&m);
+	qf_err_init(&err);
+	if (qf_smiles_check("CCO", NULL, &m, &err) != 0 || m.natoms != 9) {
+		fprintf(stderr, "fuzz_smiles: the RDKit module does not work: %s\n", err.message);
+		exit(1);
+	}
+	qf_mol_release(&m);
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
