@@ -7,8 +7,10 @@
  * and a fixed seed (the same SMILES always gives the same geometry), clean up
  * with MMFF94 (UFF when MMFF lacks parameters) with every non-bonded term,
  * then check the result: the minimiser converged and no two atoms three or
- * more bonds apart are closer than QF_EMBED_MIN_CONTACT_A. A structure that
- * fails is embedded again from the next seed, up to QF_EMBED_MAX_TRIES.
+ * more bonds apart are closer than QF_EMBED_MIN_CONTACT_A, and the
+ * stereochemistry perceived back from 3D (CIP labels, E/Z) is the SMILES's
+ * where the SMILES specifies it. A structure that fails is embedded again
+ * from the next seed, up to QF_EMBED_MAX_TRIES.
  * Charge from the formal charges, unpaired electrons from the radical
  * electrons, canonical SMILES from the heavy-atom graph.
  *
@@ -188,12 +190,69 @@ int smiles_error(qf_rdkit_out *out, const char *smiles, const std::string &why)
 	                (why.empty() ? "RDKit rejected it" : why));
 }
 
+/* The stereochemistry a molecule specifies: CIP labels of its tetrahedral
+ * centres and E/Z of its double bonds, by atom and bond index (hydrogens
+ * added later take indices after these, so the indices hold). */
+struct Stereo {
+	std::vector<std::pair<unsigned, std::string>> centres;
+	std::vector<std::pair<unsigned, RDKit::Bond::BondStereo>> bonds;
+};
+
+/* What assignStereochemistry left on mol (the SMILES parser runs it). */
+Stereo stereo_of(const RDKit::ROMol &mol)
+{
+	Stereo st;
+	for (const auto atom : mol.atoms()) {
+		std::string cip;
+		if (atom->getPropIfPresent(RDKit::common_properties::_CIPCode, cip))
+			st.centres.emplace_back(atom->getIdx(), cip);
+	}
+	for (const auto bond : mol.bonds()) {
+		auto b = bond->getStereo();
+		if (bond->getBondType() == RDKit::Bond::DOUBLE &&
+		    (b == RDKit::Bond::STEREOE || b == RDKit::Bond::STEREOZ))
+			st.bonds.emplace_back(bond->getIdx(), b);
+	}
+	return st;
+}
+
+/* Is the stereochemistry perceived back from conformer conf_id the one
+ * wanted? "" when it is, else what differs. Centres and double bonds the
+ * SMILES leaves unspecified may come out either way. */
+std::string stereo_mismatch(const RDKit::RWMol &mol, int conf_id, const Stereo &wanted)
+{
+	if (wanted.centres.empty() && wanted.bonds.empty())
+		return "";
+	RDKit::RWMol copy(mol, false, conf_id);
+	RDKit::MolOps::assignStereochemistryFrom3D(copy, conf_id, true);
+	for (const auto &c : wanted.centres) {
+		std::string got;
+		const RDKit::Atom *a = copy.getAtomWithIdx(c.first);
+		if (!a->getPropIfPresent(RDKit::common_properties::_CIPCode, got))
+			got = "not a stereocentre";
+		if (got != c.second)
+			return "atom " + std::to_string(c.first + 1) + " (" + a->getSymbol() + ") is " + got +
+			       " in 3D where the SMILES says " + c.second;
+	}
+	for (const auto &b : wanted.bonds) {
+		const RDKit::Bond *bond = copy.getBondWithIdx(b.first);
+		auto got = bond->getStereo();
+		if (got != b.second) {
+			const char *g = got == RDKit::Bond::STEREOE ? "E" : got == RDKit::Bond::STEREOZ ? "Z" : "neither E nor Z";
+			return "the double bond between atoms " + std::to_string(bond->getBeginAtomIdx() + 1) +
+			       " and " + std::to_string(bond->getEndAtomIdx() + 1) + " is " + g +
+			       " in 3D where the SMILES says " + (b.second == RDKit::Bond::STEREOE ? "E" : "Z");
+		}
+	}
+	return "";
+}
+
 /* The parse/validation half of both entry points: SMILES -> sanitised
  * molecule with explicit hydrogens, canonical SMILES, charge and radicals
  * in out; the atom count checked against max_atoms. 0, or -1 with out's
  * failure fields set. */
 int parse(const char *smiles, int max_atoms, qf_rdkit_out *out, std::unique_ptr<RDKit::RWMol> &mol,
-          std::string &canonical)
+          std::string &canonical, Stereo *wanted = nullptr)
 {
 	std::string why;
 	{
@@ -217,6 +276,8 @@ int parse(const char *smiles, int max_atoms, qf_rdkit_out *out, std::unique_ptr<
 
 	int charge = 0, radicals = 0;
 	try {
+		if (wanted)
+			*wanted = stereo_of(*mol);
 		canonical = RDKit::MolToSmiles(*mol);
 		charge = RDKit::MolOps::getFormalCharge(*mol);
 		for (const auto atom : mol->atoms())
@@ -316,7 +377,7 @@ std::string close_contact(const RDKit::ROMol &mol, int conf_id)
 
 /* One try: embed from seed, clean up, separate the fragments, check. The
  * conformer id, or -1 with why set to what failed. */
-int embed_once(RDKit::RWMol &mol, int seed, std::string &why)
+int embed_once(RDKit::RWMol &mol, int seed, const Stereo &wanted, std::string &why)
 {
 	RDKit::DGeomHelpers::EmbedParameters params = RDKit::DGeomHelpers::ETKDGv3;
 	params.randomSeed = seed;
@@ -359,6 +420,11 @@ int embed_once(RDKit::RWMol &mol, int seed, std::string &why)
 		why = std::string("after the ") + ff + " clean-up " + why;
 		return -1;
 	}
+	why = stereo_mismatch(mol, conf_id, wanted);
+	if (!why.empty()) {
+		why = std::string("after the ") + ff + " clean-up " + why;
+		return -1;
+	}
 	return conf_id;
 }
 
@@ -366,7 +432,8 @@ int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
 {
 	std::unique_ptr<RDKit::RWMol> mol;
 	std::string canonical, why;
-	if (parse(smiles, max_atoms, out, mol, canonical))
+	Stereo wanted;
+	if (parse(smiles, max_atoms, out, mol, canonical, &wanted))
 		return -1;
 
 	int conf_id = -1, tries = 0;
@@ -374,7 +441,7 @@ int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
 		LogCapture capture;
 		for (; conf_id < 0 && tries < QF_EMBED_MAX_TRIES; tries++) {
 			try {
-				conf_id = embed_once(*mol, kEmbedSeed + tries, why);
+				conf_id = embed_once(*mol, kEmbedSeed + tries, wanted, why);
 			} catch (const std::bad_alloc &) {
 				throw;
 			} catch (const std::exception &e) {

@@ -6,8 +6,9 @@
  * Python builds it by default (re-minimising lowers the energy by less
  * than 0.1 kcal/mol), no two atoms three or more bonds apart are closer
  * than QF_EMBED_MIN_CONTACT_A, and with the same seed the structure is
- * Python's to 1e-4 A. Then molecules only UFF can handle, a salt, and a
- * SMILES no try embeds.
+ * Python's to 1e-4 A, and the stereochemistry perceived back from 3D is
+ * the SMILES's. Then molecules only UFF can handle, a salt, a table of
+ * chiral and E/Z cases, and a SMILES no try embeds.
  */
 #include "qftest.h"
 
@@ -66,7 +67,10 @@ static json_t *python_check(json_t *records)
 		free(s);
 	}
 	assert_int_equal(fclose(f), 0);
-	const char *argv[] = {PYTHON, CHECK, in, NULL};
+	char limit[32], tries[32];
+	snprintf(limit, sizeof(limit), "%g", QF_EMBED_MIN_CONTACT_A);
+	snprintf(tries, sizeof(tries), "%d", QF_EMBED_MAX_TRIES);
+	const char *argv[] = {PYTHON, CHECK, in, limit, tries, NULL};
 	qft_output o;
 	qft_run(&o, argv, NULL, NULL, 600);
 	if (o.exit_code != 0)
@@ -99,6 +103,7 @@ static double num(json_t *o, const char *k)
 static void assert_minima(json_t *results, bool same_as_python)
 {
 	double worst_drop = 0, worst_contact = 1e9, worst_dev = 0;
+	int retried = 0;
 	size_t i;
 	json_t *r;
 	json_array_foreach(results, i, r)
@@ -118,16 +123,21 @@ static void assert_minima(json_t *results, bool same_as_python)
 				         json_number_value(c));
 			worst_contact = fmin(worst_contact, json_number_value(c));
 		}
+		const char *st = json_string_value(json_object_get(r, "stereo"));
+		if (!st || *st)
+			fail_msg("%s: stereochemistry not kept: %s", smi, st ? st : "(not checked)");
 		if (same_as_python) {
 			double dev = num(r, "max_dev");
 			if (dev > MAX_DEV_A)
 				fail_msg("%s: an atom is %.2e A from Python's structure", smi, dev);
 			worst_dev = fmax(worst_dev, dev);
+			retried += num(r, "python_try") > 0;
 		}
 	}
 	printf("%zu molecules: largest energy drop on re-minimising %.2e kcal/mol, closest "
-	       "contact %.3f A, largest distance to Python's structure %.2e A\n",
-	       json_array_size(results), worst_drop, worst_contact, worst_dev);
+	       "contact %.3f A, largest distance to Python's structure %.2e A, %d embedded "
+	       "again after a first try failed the checks\n",
+	       json_array_size(results), worst_drop, worst_contact, worst_dev, retried);
 }
 
 static void test_chembl(void **state)
@@ -193,6 +203,47 @@ static void test_uff_and_salt(void **state)
 	json_decref(records);
 }
 
+/* Stereo kept: each tetrahedral centre's CIP label and each double bond's
+ * E/Z that the SMILES specifies is what RDKit's Python perceives back from
+ * the structure (and the bench molecules above are checked the same way). */
+static void test_stereo(void **state)
+{
+	(void)state;
+	static const char *const smiles[] = {
+		"N[C@@H](C)C(=O)O",                  /* L-alanine, S */
+		"N[C@H](C)C(=O)O",                   /* D-alanine, R */
+		"C[C@H](O)[C@@H](C)Cl",              /* two centres */
+		"O[C@H]1CC[C@@H](C)CC1",             /* cis/trans ring (no CIP centres) */
+		"C[C@@]1(Cl)CCCC[C@@H]1F",           /* quaternary centre in a ring */
+		"OC(=O)[C@@H]1CCCN1",                /* L-proline */
+		"F/C=C/F", "F/C=C\\F",              /* E and Z */
+		"C/C=C/C=C\\C",                     /* E,Z-diene */
+		"CC/C(C)=C(\\C)CC",                 /* tetrasubstituted */
+		"O=C(O)/C=C/c1ccccc1",               /* trans-cinnamic acid */
+		"C/C=N/O",                           /* E oxime */
+		"C[C@H](N)/C=C/[C@@H](C)O",          /* centres and a double bond */
+		"C[S@@](=O)c1ccccc1",                /* sulfoxide */
+		"C[C@@H]1CCCC/C=C/CCC1",             /* E double bond in a ring */
+		"OC[C@H]1O[C@@H](O)[C@H](O)[C@@H](O)[C@@H]1O", /* a glucopyranose */
+		"C[C@H](Cl)C.[Na+].[Cl-]",           /* stereo next to other fragments */
+	};
+	json_t *records = json_array();
+	for (size_t i = 0; i < sizeof(smiles) / sizeof(smiles[0]); i++) {
+		qf_mol m;
+		qf_err e;
+		qf_mol_init(&m);
+		qf_err_init(&e);
+		if (qf_smiles_to_mol(smiles[i], NULL, &m, &e))
+			fail_msg("%s: %s", smiles[i], e.message);
+		json_array_append_new(records, record(smiles[i], &m));
+		qf_mol_release(&m);
+	}
+	json_t *results = python_check(records);
+	assert_minima(results, true);
+	json_decref(results);
+	json_decref(records);
+}
+
 /* A SMILES no try can embed: input.embedding naming it, the tries and what
  * failed; the same answer every time. */
 static void test_failure(void **state)
@@ -227,6 +278,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chembl),
 		cmocka_unit_test(test_uff_and_salt),
+		cmocka_unit_test(test_stereo),
 		cmocka_unit_test(test_failure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
