@@ -1,0 +1,8 @@
+export function DashboardView() {
+  return (
+    <section className="view">
+      <h1>Dashboard</h1>
+      <p className="muted">This view is being built.</p>
+    </section>
+  );
+}
