@@ -24,6 +24,27 @@
  * SMILES are < 200 characters, large macrocycles and peptides < 1000. */
 #define QF_MAX_SMILES 1000
 
+/* SMILES -> 3D (src/chem/rdkit.cpp): after the force-field clean-up, no two
+ * atoms three or more bonds apart (or in different fragments) may be closer
+ * than this, in Angstrom. Measured with RDKit's Python MMFF94 (complete
+ * non-bonded terms) on the 212 molecules of bench/data/chembl-drug-like.smi
+ * and ten intramolecular H-bond cases (salicylic acid, o-nitrophenol, ...):
+ * the closest such pair of a real minimum is 1.505 A (an amide O and an
+ * ortho aryl H), 1 % are below 1.70 A; the structures that collapsed under
+ * a truncated force field (nonBondedThresh 10) had such pairs at 0.196 to
+ * 1.47 A. 1.3 A keeps a 0.2 A margin below real contacts and catches the
+ * collapses below it; the complete force field is what prevents the rest. */
+#define QF_EMBED_MIN_CONTACT_A 1.3
+
+/* Embeddings tried for one SMILES, each from the next seed of a fixed
+ * sequence (so the same SMILES always gives the same geometry), before
+ * giving up with input.embedding. 211 of the 212 bench molecules pass the
+ * checks on the first, the other (a macrocycle whose ring E double bond
+ * ETKDG's first seed makes Z) on the second; a few more tries cost little
+ * where one seed lands in a bad basin, and each try is a full ETKDG + force
+ * field, so not many. */
+#define QF_EMBED_MAX_TRIES 5
+
 /* Length of a molecule name taken from a file (XYZ comment, SDF title, SMILES
  * name column). Longer names are truncated, never rejected. */
 #define QF_MAX_NAME 256

@@ -52,6 +52,11 @@ void qf_reader_free(qf_reader *r);
  * input.smiles / input.embedding; qf_mol_parse adds input.multiple. */
 int qf_reader_next(qf_reader *r, qf_mol *m, qf_err *err);
 bool qf_reader_can_continue(const qf_reader *r);
+/* SMILES readers only: with embed false, records are checked with
+ * qf_smiles_check instead of embedded (the atoms, charge and canonical
+ * SMILES without coordinates): for looking at a file quickly, and for
+ * fuzzing the reader without the unbounded cost of 3D. Default true. */
+void qf_reader_set_embed(qf_reader *r, bool embed);
 /* 1-based number of the record last returned (or failed). */
 int qf_reader_record(const qf_reader *r);
 /* The text of the record last returned, as given (not NUL-terminated). */
@@ -75,5 +80,10 @@ char *qf_mol_to_xyz(const qf_mol *m, const char *comment);
  * formal charges, unpaired electrons from radical electrons. Fills m->smiles
  * with RDKit's canonical SMILES. Code input.smiles on failure. */
 int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *err);
+/* The same checks and the same atoms (hydrogens added), charge, unpaired
+ * electrons, name and canonical SMILES, without 3D: every coordinate is 0.
+ * Fast and bounded by the SMILES's length; the same error codes except
+ * input.embedding. */
+int qf_smiles_check(const char *smiles, const char *name, qf_mol *m, qf_err *err);
 
 #endif

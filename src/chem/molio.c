@@ -465,7 +465,7 @@ static int smiles_next(qf_reader *r, qf_mol *m, qf_err *err)
 		*rest++ = '\0';
 	char name[QF_MAX_NAME];
 	qf__reader_name(r, rest, strlen(rest), l.no, name, sizeof(name));
-	rc = qf_smiles_to_mol(smiles, name, m, err);
+	rc = r->no_embed ? qf_smiles_check(smiles, name, m, err) : qf_smiles_to_mol(smiles, name, m, err);
 	if (rc) {
 		qf_err_prefix(err, "could not read %s line %ld", r->source, l.no);
 		return rc;
@@ -505,6 +505,11 @@ int qf_reader_next(qf_reader *r, qf_mol *m, qf_err *err)
 bool qf_reader_can_continue(const qf_reader *r)
 {
 	return r->can_continue;
+}
+
+void qf_reader_set_embed(qf_reader *r, bool embed)
+{
+	r->no_embed = !embed;
 }
 
 int qf_reader_record(const qf_reader *r)

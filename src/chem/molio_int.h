@@ -26,6 +26,7 @@ struct qf_reader {
 	size_t rec_start, rec_end;
 	bool can_continue;
 	bool seen_content;        /* SMILES: the header line was looked for */
+	bool no_embed;            /* SMILES: qf_smiles_check, not qf_smiles_to_mol */
 };
 
 /* One line of the text: s points into the reader's data (not NUL-terminated),

@@ -5,9 +5,14 @@
  *
  * SMILES -> 3D molecule: parse (sanitised), add hydrogens, embed with ETKDGv3
  * and a fixed seed (the same SMILES always gives the same geometry), clean up
- * with MMFF94 (UFF when MMFF lacks parameters). Charge from the formal
- * charges, unpaired electrons from the radical electrons, canonical SMILES
- * from the heavy-atom graph.
+ * with MMFF94 (UFF when MMFF lacks parameters) with every non-bonded term,
+ * then check the result: the minimiser converged and no two atoms three or
+ * more bonds apart are closer than QF_EMBED_MIN_CONTACT_A, and the
+ * stereochemistry perceived back from 3D (CIP labels, E/Z) is the SMILES's
+ * where the SMILES specifies it. A structure that fails is embedded again
+ * from the next seed, up to QF_EMBED_MAX_TRIES.
+ * Charge from the formal charges, unpaired electrons from the radical
+ * electrons, canonical SMILES from the heavy-atom graph.
  *
  * RDKit reports parse errors through its error log, not exceptions; the log
  * is pointed at a string for the duration of the call (under a mutex: the
@@ -40,15 +45,31 @@
 #include <RDGeneral/RDLog.h>
 
 extern "C" {
+#include "qf/limits.h"
 #include "rdkit_module.h"
 }
 
 namespace {
 
-/* Seed of the ETKDG embedding: fixed so a SMILES always embeds identically. */
+/* Seed of the first ETKDG embedding: fixed so a SMILES always embeds
+ * identically; try k (0-based) uses kEmbedSeed + k. */
 constexpr int kEmbedSeed = 0x5eed;
-/* Force-field clean-up iterations (RDKit's default is 200; more for rings). */
+/* Force-field clean-up iterations (RDKit's default is 200; more for rings).
+ * A clean-up that has not converged after them is a failed try. */
 constexpr int kForceFieldIterations = 2000;
+/* Non-bonded cut-offs of the clean-up, RDKit Python's defaults (C++'s
+ * MMFFOptimizeMolecule defaults nonBondedThresh to 10.0 instead). MMFF's is
+ * a distance in Angstrom at the start: with 10.0, pairs that start further
+ * apart get no term and can fall into each other while minimising
+ * (bench/data/chembl-drug-like.smi record 152: an O and an H 0.364 A apart,
+ * -220.6 kcal/mol in the truncated force field, -79.1 at the real minimum
+ * of the complete one). UFF's is a multiple of each pair's van der Waals
+ * distance (10 x ~4 A): measured on Sn, Se/B and Si/Te molecules 27-34 A
+ * long that MMFF has no parameters for, 10.0, 100.0 and 1e9 give the same
+ * energy at the embedded geometry and the same minimum, so Python's 10.0
+ * drops nothing there. */
+constexpr double kMMFFNonBondedThresh = 100.0;
+constexpr double kUFFVdwThresh = 10.0;
 
 std::mutex log_mutex;
 
@@ -153,18 +174,86 @@ int fail(qf_rdkit_out *out, const char *code, const std::string &message)
 	return -1;
 }
 
-int smiles_error(qf_rdkit_out *out, const char *smiles, const std::string &why)
+/* The SMILES as messages show it: cut after 60 characters. */
+std::string shown_smiles(const char *smiles)
 {
 	std::string shown(smiles);
 	if (shown.size() >= 64)
 		shown = shown.substr(0, 60) + "...";
-	return fail(out, "input.smiles",
-	            "could not parse SMILES '" + shown + "': " + (why.empty() ? "RDKit rejected it" : why));
+	return shown;
 }
 
-int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
+int smiles_error(qf_rdkit_out *out, const char *smiles, const std::string &why)
 {
-	std::unique_ptr<RDKit::RWMol> mol;
+	return fail(out, "input.smiles",
+	            "could not parse SMILES '" + shown_smiles(smiles) + "': " +
+	                (why.empty() ? "RDKit rejected it" : why));
+}
+
+/* The stereochemistry a molecule specifies: CIP labels of its tetrahedral
+ * centres and E/Z of its double bonds, by atom and bond index (hydrogens
+ * added later take indices after these, so the indices hold). */
+struct Stereo {
+	std::vector<std::pair<unsigned, std::string>> centres;
+	std::vector<std::pair<unsigned, RDKit::Bond::BondStereo>> bonds;
+};
+
+/* What assignStereochemistry left on mol (the SMILES parser runs it). */
+Stereo stereo_of(const RDKit::ROMol &mol)
+{
+	Stereo st;
+	for (const auto atom : mol.atoms()) {
+		std::string cip;
+		if (atom->getPropIfPresent(RDKit::common_properties::_CIPCode, cip))
+			st.centres.emplace_back(atom->getIdx(), cip);
+	}
+	for (const auto bond : mol.bonds()) {
+		auto b = bond->getStereo();
+		if (bond->getBondType() == RDKit::Bond::DOUBLE &&
+		    (b == RDKit::Bond::STEREOE || b == RDKit::Bond::STEREOZ))
+			st.bonds.emplace_back(bond->getIdx(), b);
+	}
+	return st;
+}
+
+/* Is the stereochemistry perceived back from conformer conf_id the one
+ * wanted? "" when it is, else what differs. Centres and double bonds the
+ * SMILES leaves unspecified may come out either way. */
+std::string stereo_mismatch(const RDKit::RWMol &mol, int conf_id, const Stereo &wanted)
+{
+	if (wanted.centres.empty() && wanted.bonds.empty())
+		return "";
+	RDKit::RWMol copy(mol, false, conf_id);
+	RDKit::MolOps::assignStereochemistryFrom3D(copy, conf_id, true);
+	for (const auto &c : wanted.centres) {
+		std::string got;
+		const RDKit::Atom *a = copy.getAtomWithIdx(c.first);
+		if (!a->getPropIfPresent(RDKit::common_properties::_CIPCode, got))
+			got = "not a stereocentre";
+		if (got != c.second)
+			return "atom " + std::to_string(c.first + 1) + " (" + a->getSymbol() + ") is " + got +
+			       " in 3D where the SMILES says " + c.second;
+	}
+	for (const auto &b : wanted.bonds) {
+		const RDKit::Bond *bond = copy.getBondWithIdx(b.first);
+		auto got = bond->getStereo();
+		if (got != b.second) {
+			const char *g = got == RDKit::Bond::STEREOE ? "E" : got == RDKit::Bond::STEREOZ ? "Z" : "neither E nor Z";
+			return "the double bond between atoms " + std::to_string(bond->getBeginAtomIdx() + 1) +
+			       " and " + std::to_string(bond->getEndAtomIdx() + 1) + " is " + g +
+			       " in 3D where the SMILES says " + (b.second == RDKit::Bond::STEREOE ? "E" : "Z");
+		}
+	}
+	return "";
+}
+
+/* The parse/validation half of both entry points: SMILES -> sanitised
+ * molecule with explicit hydrogens, canonical SMILES, charge and radicals
+ * in out; the atom count checked against max_atoms. 0, or -1 with out's
+ * failure fields set. */
+int parse(const char *smiles, int max_atoms, qf_rdkit_out *out, std::unique_ptr<RDKit::RWMol> &mol,
+          std::string &canonical, Stereo *wanted = nullptr)
+{
 	std::string why;
 	{
 		LogCapture capture;
@@ -185,9 +274,10 @@ int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
 			return smiles_error(out, smiles, "dummy atoms (*) have no coordinates to compute");
 	}
 
-	std::string canonical;
 	int charge = 0, radicals = 0;
 	try {
+		if (wanted)
+			*wanted = stereo_of(*mol);
 		canonical = RDKit::MolToSmiles(*mol);
 		charge = RDKit::MolOps::getFormalCharge(*mol);
 		for (const auto atom : mol->atoms())
@@ -200,82 +290,187 @@ int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
 		return fail(out, "input.too_many_atoms",
 		            "SMILES gives " + std::to_string(mol->getNumAtoms()) +
 		                " atoms with hydrogens; the limit is " + std::to_string(max_atoms));
-
-	int conf_id = -1;
-	{
-		LogCapture capture;
-		try {
-			RDKit::DGeomHelpers::EmbedParameters params = RDKit::DGeomHelpers::ETKDGv3;
-			params.randomSeed = kEmbedSeed;
-			conf_id = RDKit::DGeomHelpers::EmbedMolecule(*mol, params);
-			if (conf_id < 0) {
-				/* Large or strained systems: random starting coordinates
-				 * embed where the eigenvalue start fails. */
-				params.useRandomCoords = true;
-				conf_id = RDKit::DGeomHelpers::EmbedMolecule(*mol, params);
-			}
-			if (conf_id >= 0) {
-				/* MMFF answers -1 when it lacks parameters (metals,
-				 * hypervalent atoms): UFF covers the periodic table. */
-				auto res = RDKit::MMFF::MMFFOptimizeMolecule(*mol, kForceFieldIterations);
-				if (res.first == -1)
-					RDKit::UFF::UFFOptimizeMolecule(*mol, kForceFieldIterations);
-				separate_fragments(*mol, conf_id);
-			}
-		} catch (const std::exception &e) {
-			why = e.what();
-			conf_id = -1;
-		}
-		if (conf_id < 0 && why.empty())
-			why = capture.first_error();
-	}
-	if (conf_id < 0)
-		return fail(out, "input.embedding",
-		            std::string("could not build 3D coordinates for SMILES '") + smiles + "'" +
-		                (why.empty() ? "" : ": ") + why);
-
-	int n = static_cast<int>(mol->getNumAtoms());
-	const RDKit::Conformer &conf = mol->getConformer(conf_id);
-	for (int i = 0; i < n; i++) {
-		const RDGeom::Point3D &p = conf.getAtomPos(static_cast<unsigned>(i));
-		if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z))
-			return fail(out, "input.embedding",
-			            std::string("3D embedding of SMILES '") + smiles + "' gave non-finite coordinates");
-	}
-	out->z = static_cast<int *>(std::malloc(static_cast<size_t>(n) * sizeof(int)));
-	out->xyz = static_cast<double *>(std::malloc(static_cast<size_t>(n) * 3 * sizeof(double)));
-	out->canonical = strdup(canonical.c_str());
-	if (!out->z || !out->xyz || !out->canonical) {
-		out->out_of_memory = 1;
-		return fail(out, "system.memory", "out of memory in the RDKit module");
-	}
-	for (int i = 0; i < n; i++) {
-		const RDGeom::Point3D &p = conf.getAtomPos(static_cast<unsigned>(i));
-		out->z[i] = mol->getAtomWithIdx(static_cast<unsigned>(i))->getAtomicNum();
-		out->xyz[3 * i + 0] = p.x;
-		out->xyz[3 * i + 1] = p.y;
-		out->xyz[3 * i + 2] = p.z;
-	}
-	out->natoms = n;
 	out->charge = charge;
 	out->uhf = radicals;
 	return 0;
 }
 
-} // namespace
-
-extern "C" __attribute__((visibility("default"))) int qf_rdkit_abi(void)
+/* out's success fields from mol: elements, canonical SMILES, and the
+ * coordinates of conformer conf_id (none when conf_id < 0). */
+int take_atoms(const RDKit::RWMol &mol, int conf_id, const std::string &canonical, qf_rdkit_out *out)
 {
-	return QF_RDKIT_ABI;
+	int n = static_cast<int>(mol.getNumAtoms());
+	out->z = static_cast<int *>(std::malloc(static_cast<size_t>(n) * sizeof(int)));
+	if (conf_id >= 0)
+		out->xyz = static_cast<double *>(std::malloc(static_cast<size_t>(n) * 3 * sizeof(double)));
+	out->canonical = strdup(canonical.c_str());
+	if (!out->z || (conf_id >= 0 && !out->xyz) || !out->canonical) {
+		out->out_of_memory = 1;
+		return fail(out, "system.memory", "out of memory in the RDKit module");
+	}
+	for (int i = 0; i < n; i++) {
+		out->z[i] = mol.getAtomWithIdx(static_cast<unsigned>(i))->getAtomicNum();
+		if (conf_id < 0)
+			continue;
+		const RDGeom::Point3D &p = mol.getConformer(conf_id).getAtomPos(static_cast<unsigned>(i));
+		out->xyz[3 * i + 0] = p.x;
+		out->xyz[3 * i + 1] = p.y;
+		out->xyz[3 * i + 2] = p.z;
+	}
+	out->natoms = n;
+	return 0;
 }
 
-extern "C" __attribute__((visibility("default"))) int qf_rdkit_embed(const char *smiles, int max_atoms,
-                                                                     qf_rdkit_out *out)
+int check_only(const char *smiles, int max_atoms, qf_rdkit_out *out)
+{
+	std::unique_ptr<RDKit::RWMol> mol;
+	std::string canonical;
+	if (parse(smiles, max_atoms, out, mol, canonical))
+		return -1;
+	return take_atoms(*mol, -1, canonical, out);
+}
+
+/* Within two bonds of each other (the same atom, bonded, or 1-3)? */
+bool within_two_bonds(const RDKit::ROMol &mol, unsigned i, unsigned j)
+{
+	if (i == j || mol.getBondBetweenAtoms(i, j))
+		return true;
+	for (const auto nbr : mol.atomNeighbors(mol.getAtomWithIdx(i)))
+		if (mol.getBondBetweenAtoms(nbr->getIdx(), j))
+			return true;
+	return false;
+}
+
+/* The closest pair of atoms three or more bonds apart (or in different
+ * fragments) of conformer conf_id closer than QF_EMBED_MIN_CONTACT_A: a
+ * description of it, or "" when there is none. O(n^2) in distances, which
+ * for QF_MAX_ATOMS is well below the cost of the embedding; the topology
+ * is looked at only for the pairs that are close. */
+std::string close_contact(const RDKit::ROMol &mol, int conf_id)
+{
+	const RDKit::Conformer &conf = mol.getConformer(conf_id);
+	const double limit2 = QF_EMBED_MIN_CONTACT_A * QF_EMBED_MIN_CONTACT_A;
+	unsigned n = mol.getNumAtoms(), bi = 0, bj = 0;
+	double best2 = limit2;
+	for (unsigned i = 0; i < n; i++) {
+		const RDGeom::Point3D &p = conf.getAtomPos(i);
+		for (unsigned j = i + 1; j < n; j++) {
+			double d2 = (p - conf.getAtomPos(j)).lengthSq();
+			if (d2 < best2 && !within_two_bonds(mol, i, j)) {
+				best2 = d2;
+				bi = i;
+				bj = j;
+			}
+		}
+	}
+	if (best2 >= limit2)
+		return "";
+	char buf[160];
+	std::snprintf(buf, sizeof(buf),
+	              "atoms %u (%s) and %u (%s), three or more bonds apart, end %.3f A apart "
+	              "(the limit is %.1f A)",
+	              bi + 1, mol.getAtomWithIdx(bi)->getSymbol().c_str(), bj + 1,
+	              mol.getAtomWithIdx(bj)->getSymbol().c_str(), std::sqrt(best2),
+	              QF_EMBED_MIN_CONTACT_A);
+	return buf;
+}
+
+/* One try: embed from seed, clean up, separate the fragments, check. The
+ * conformer id, or -1 with why set to what failed. */
+int embed_once(RDKit::RWMol &mol, int seed, const Stereo &wanted, std::string &why)
+{
+	RDKit::DGeomHelpers::EmbedParameters params = RDKit::DGeomHelpers::ETKDGv3;
+	params.randomSeed = seed;
+	int conf_id = RDKit::DGeomHelpers::EmbedMolecule(mol, params);
+	if (conf_id < 0) {
+		/* Large or strained systems: random starting coordinates embed
+		 * where the eigenvalue start fails. */
+		params.useRandomCoords = true;
+		conf_id = RDKit::DGeomHelpers::EmbedMolecule(mol, params);
+	}
+	if (conf_id < 0) {
+		why = "ETKDG found no coordinates";
+		return -1;
+	}
+	/* MMFF answers -1 when it lacks parameters (metals, hypervalent
+	 * atoms): UFF covers the periodic table. */
+	const char *ff = "MMFF94";
+	auto res = RDKit::MMFF::MMFFOptimizeMolecule(mol, kForceFieldIterations, "MMFF94",
+	                                             kMMFFNonBondedThresh, conf_id);
+	if (res.first == -1) {
+		ff = "UFF";
+		res = RDKit::UFF::UFFOptimizeMolecule(mol, kForceFieldIterations, kUFFVdwThresh, conf_id);
+	}
+	if (res.first != 0) {
+		why = std::string("the ") + ff + " clean-up did not converge in " +
+		      std::to_string(kForceFieldIterations) + " iterations";
+		return -1;
+	}
+	const RDKit::Conformer &conf = mol.getConformer(conf_id);
+	for (unsigned i = 0; i < mol.getNumAtoms(); i++) {
+		const RDGeom::Point3D &p = conf.getAtomPos(i);
+		if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z)) {
+			why = std::string("the ") + ff + " clean-up gave non-finite coordinates";
+			return -1;
+		}
+	}
+	separate_fragments(mol, conf_id);
+	why = close_contact(mol, conf_id);
+	if (!why.empty()) {
+		why = std::string("after the ") + ff + " clean-up " + why;
+		return -1;
+	}
+	why = stereo_mismatch(mol, conf_id, wanted);
+	if (!why.empty()) {
+		why = std::string("after the ") + ff + " clean-up " + why;
+		return -1;
+	}
+	return conf_id;
+}
+
+int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
+{
+	std::unique_ptr<RDKit::RWMol> mol;
+	std::string canonical, why;
+	Stereo wanted;
+	if (parse(smiles, max_atoms, out, mol, canonical, &wanted))
+		return -1;
+
+	int conf_id = -1, tries = 0;
+	{
+		LogCapture capture;
+		for (; conf_id < 0 && tries < QF_EMBED_MAX_TRIES; tries++) {
+			try {
+				conf_id = embed_once(*mol, kEmbedSeed + tries, wanted, why);
+			} catch (const std::bad_alloc &) {
+				throw;
+			} catch (const std::exception &e) {
+				why = e.what();
+				conf_id = -1;
+			}
+			if (conf_id < 0 && why.empty())
+				why = capture.first_error();
+		}
+	}
+	if (conf_id < 0)
+		return fail(out, "input.embedding",
+		            "could not build 3D coordinates for SMILES '" + shown_smiles(smiles) + "': " +
+		                std::to_string(tries) + " embedding" + (tries == 1 ? "" : "s") +
+		                " (seeds " + std::to_string(kEmbedSeed) + "-" +
+		                std::to_string(kEmbedSeed + tries - 1) + ") failed; the last: " +
+		                (why.empty() ? "no reason given" : why));
+	return take_atoms(*mol, conf_id, canonical, out);
+}
+
+/* The entry points' common frame: out zeroed, exceptions turned into
+ * failures, the success fields freed on failure. */
+int guarded(int (*fn)(const char *, int, qf_rdkit_out *), const char *smiles, int max_atoms,
+            qf_rdkit_out *out)
 {
 	std::memset(out, 0, sizeof(*out));
 	int rc;
 	try {
-		rc = embed(smiles ? smiles : "", max_atoms, out);
+		rc = fn(smiles ? smiles : "", max_atoms, out);
 	} catch (const std::bad_alloc &) {
 		out->out_of_memory = 1;
 		rc = fail(out, "system.memory", "out of memory in the RDKit module");
@@ -290,8 +485,29 @@ extern "C" __attribute__((visibility("default"))) int qf_rdkit_embed(const char 
 		out->xyz = nullptr;
 		out->canonical = nullptr;
 		out->natoms = 0;
+		out->charge = 0;
+		out->uhf = 0;
 	}
 	return rc;
+}
+
+} // namespace
+
+extern "C" __attribute__((visibility("default"))) int qf_rdkit_abi(void)
+{
+	return QF_RDKIT_ABI;
+}
+
+extern "C" __attribute__((visibility("default"))) int qf_rdkit_embed(const char *smiles, int max_atoms,
+                                                                     qf_rdkit_out *out)
+{
+	return guarded(embed, smiles, max_atoms, out);
+}
+
+extern "C" __attribute__((visibility("default"))) int qf_rdkit_parse(const char *smiles, int max_atoms,
+                                                                     qf_rdkit_out *out)
+{
+	return guarded(check_only, smiles, max_atoms, out);
 }
 
 /* ---- descriptors ------------------------------------------------------------

@@ -14,13 +14,14 @@
 #define QF_RDKIT_MODULE_H
 
 /* Bumped whenever qf_rdkit_out, qf_rdkit_embed, qf_rdkit_props or
- * qf_rdkit_descriptors change. */
-#define QF_RDKIT_ABI 2
+ * qf_rdkit_descriptors change (3: qf_rdkit_parse). */
+#define QF_RDKIT_ABI 3
 
-/* The module's file name, and the names of its two functions. */
+/* The module's file name, and the names of its SMILES functions. */
 #define QF_RDKIT_MODULE_FILE "qforge-rdkit.so"
 #define QF_RDKIT_ABI_SYMBOL "qf_rdkit_abi"
 #define QF_RDKIT_EMBED_SYMBOL "qf_rdkit_embed"
+#define QF_RDKIT_PARSE_SYMBOL "qf_rdkit_parse"
 
 typedef struct qf_rdkit_out {
 	/* On success: the atoms with hydrogens, coordinates in Angstrom. */
@@ -44,6 +45,13 @@ typedef int (*qf_rdkit_abi_fn)(void);
  * 0 with the success fields set, or -1 with code and message set (and the
  * success fields NULL/0). Thread-safe. */
 typedef int (*qf_rdkit_embed_fn)(const char *smiles, int max_atoms, qf_rdkit_out *out);
+
+/* int qf_rdkit_parse(const char *smiles, int max_atoms, qf_rdkit_out *out):
+ * the same without the 3D part: parse, sanitise, add hydrogens, count
+ * them; on success xyz is NULL and everything else is set as by
+ * qf_rdkit_embed. Bounded by the SMILES's length (no embedding, no force
+ * field). Thread-safe. */
+typedef int (*qf_rdkit_parse_fn)(const char *smiles, int max_atoms, qf_rdkit_out *out);
 
 /* ---- descriptors (src/chem/props.c loads this symbol) ------------------- */
 

@@ -577,6 +577,10 @@ static int v3000_bonds(sdf_rec *s, int nbonds, long counts_line)
 			s->nbonds = b;
 			return 0;
 		}
+		if (nf == 0) /* "M  V30" and nothing after it: f[0] is not set */
+			return qf__reader_error(r, s->err, no, "input.syntax",
+			                        "expected a bond line (index type atom atom), got an "
+			                        "empty 'M  V30' line");
 		long a[2];
 		if (nf < 4 || !qf_parse_int(f[2], LONG_MIN, LONG_MAX, &a[0]) ||
 		    !qf_parse_int(f[3], LONG_MIN, LONG_MAX, &a[1]))

@@ -18,6 +18,7 @@
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static qf_rdkit_embed_fn embed_fn;
+static qf_rdkit_parse_fn parse_fn;
 static char load_error[768];
 
 /* dlopen path, or a note of why not in load_error (appended). */
@@ -55,16 +56,21 @@ static void load(void)
 		return;
 	qf_rdkit_abi_fn abi = (qf_rdkit_abi_fn)dlsym(h, QF_RDKIT_ABI_SYMBOL);
 	qf_rdkit_embed_fn fn = (qf_rdkit_embed_fn)dlsym(h, QF_RDKIT_EMBED_SYMBOL);
-	if (!abi || !fn || abi() != QF_RDKIT_ABI) {
+	qf_rdkit_parse_fn pfn = (qf_rdkit_parse_fn)dlsym(h, QF_RDKIT_PARSE_SYMBOL);
+	if (!abi || !fn || !pfn || abi() != QF_RDKIT_ABI) {
 		snprintf(load_error, sizeof(load_error), "%s is not the RDKit module of this qforge (%s)",
-		         QF_RDKIT_MODULE_FILE, !abi || !fn ? "functions missing" : "another version");
+		         QF_RDKIT_MODULE_FILE,
+		         !abi || !fn || !pfn ? "functions missing" : "another version");
 		dlclose(h);
 		return;
 	}
 	embed_fn = fn; /* the module stays loaded for the life of the process */
+	parse_fn = pfn;
 }
 
-int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *err)
+/* Both entry points: checks of the text, the module, then out -> m (with
+ * coordinates when the module gave them, else zeros). */
+static int from_module(const char *smiles, const char *name, bool embed, qf_mol *m, qf_err *err)
 {
 	if (!smiles || !*smiles)
 		return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles", "empty SMILES");
@@ -78,7 +84,7 @@ int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *er
 		                  "with make, or install librdkit1 (scripts/install-deps)",
 		                  load_error);
 	qf_rdkit_out out;
-	if (embed_fn(smiles, QF_MAX_ATOMS, &out) != 0) {
+	if ((embed ? embed_fn : parse_fn)(smiles, QF_MAX_ATOMS, &out) != 0) {
 		if (out.out_of_memory)
 			return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "%s", out.message);
 		return qf_err_set(err, QF_CAT_VALIDATION, out.code, "%s", out.message);
@@ -86,7 +92,8 @@ int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *er
 	int rc = qf_mol_resize(m, out.natoms, err);
 	if (rc == 0) {
 		memcpy(m->z, out.z, (size_t)out.natoms * sizeof(*m->z));
-		memcpy(m->xyz, out.xyz, (size_t)out.natoms * 3 * sizeof(*m->xyz));
+		if (out.xyz) /* else the zeros of qf_mol_resize */
+			memcpy(m->xyz, out.xyz, (size_t)out.natoms * 3 * sizeof(*m->xyz));
 		m->charge = out.charge;
 		m->uhf = out.uhf;
 		qf_strlcpy(m->name, name && *name ? name : out.canonical, sizeof(m->name));
@@ -98,4 +105,14 @@ int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *er
 	free(out.xyz);
 	free(out.canonical);
 	return rc;
+}
+
+int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *err)
+{
+	return from_module(smiles, name, true, m, err);
+}
+
+int qf_smiles_check(const char *smiles, const char *name, qf_mol *m, qf_err *err)
+{
+	return from_module(smiles, name, false, m, err);
 }

@@ -95,6 +95,7 @@ static const struct {
 	{"http.conflict", 409},
 	{"queue.stale", 409},
 	{"input.", 422},
+	{"query.", 400},
 	{"spec.", 422},
 	{"http.unavailable", 503},
 	{"system.rdkit", 503},

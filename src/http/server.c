@@ -45,6 +45,7 @@
 #include <sodium.h>
 
 #include "http_int.h"
+#include "qf/uuid.h"
 #include "qf/clock.h"
 #include "qf/fs.h"
 #include "qf/log.h"
@@ -351,6 +352,41 @@ static int parse_json(qf__req *r)
 	return 0;
 }
 
+/* The store answers "not found" both for a row the actor cannot see and for
+ * one it sees but may not change. To a caller who can see it, the second is
+ * a 403 (a foreign row stays a 404, like a missing one). */
+static void seen_not_changed(qf__req *r)
+{
+	static const struct {
+		const char *prefix, *table;
+	} owned[] = {
+		{"/api/v1/molecules/{id}", "molecules"},
+		{"/api/v1/calculations/{id}", "calculations"},
+		{"/api/v1/batches/{id}", "batches"},
+	};
+	if (!strcmp(r->route->method, "GET") || strcmp(r->err.code, "store.not_found") ||
+	    r->actor.kind != QF_ACTOR_USER)
+		return;
+	const char *id = qf__req_param(r, "id");
+	for (size_t i = 0; id && qf_uuid_valid(id) && i < sizeof(owned) / sizeof(owned[0]); i++) {
+		if (strncmp(r->route->path, owned[i].prefix, strlen(owned[i].prefix)))
+			continue;
+		json_t *row = NULL;
+		qf_err e;
+		qf_err_init(&e);
+		if (qf_store_get(r->srv->store, &r->actor, owned[i].table, id, &row, &e))
+			return;
+		json_decref(row);
+		qf__audit(r, "access_denied", owned[i].table, id, NULL, "denied", "may read, not change");
+		qf_err_init(&r->err);
+		qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "auth.forbidden",
+		         "only its owner, its organisation's administrators or a platform administrator "
+		         "may change this %.*s",
+		         (int)strlen(owned[i].table) - 1, owned[i].table);
+		return;
+	}
+}
+
 /* Step 4, CSRF: a browser session's request that changes something carries
  * the CSRF token, and if the browser says where it comes from, from here. */
 static int check_csrf(qf__req *r)
@@ -401,6 +437,8 @@ void qf__dispatch(qf__req *r)
 	}
 	if (!rc)
 		rc = r->route->fn(r);
+	if (rc)
+		seen_not_changed(r);
 	if (rc)
 		qf__reply_error(r);
 	/* audit a refusal of a signed-in user's request for another's object */
@@ -805,6 +843,9 @@ int qf_server_new(qf_server **out, const qf_server_opts *o, qf_err *err)
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)QF_HTTP_MAX_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)QF_HTTP_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)QF_HTTP_CONNECTION_MEMORY,
+		/* RFC 9112: refuse what a lenient parser would guess at (no Host, bad
+		 * header lines, conflicting lengths) */
+		MHD_OPTION_STRICT_FOR_CLIENT, 1,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
 	if (!s->daemon) {
 		close(fd);

@@ -404,13 +404,14 @@ typedef struct table_def {
 } table_def;
 
 #define T(name, rule, time) {#name, name, N(name), rule, time, false}
-/* A table of the user's own account (sessions, keys, preferences, UI
- * state): a viewer, who reads only, still writes its own rows there. */
+/* A table of the user's own account (its user row, sessions, keys,
+ * preferences, UI state, what the audit log says it did): a viewer, who
+ * reads only, still writes its own rows there. */
 #define P(name, rule, time) {#name, name, N(name), rule, time, true}
 
 static const table_def defs[] = {
 	T(organisations, QF__RULE_ORGS, "created_at"),
-	T(users, QF__RULE_USERS, "created_at"),
+	P(users, QF__RULE_USERS, "created_at"),
 	T(memberships, QF__RULE_MEMBERSHIPS, "created_at"),
 	P(api_keys, QF__RULE_KEYS, "created_at"),
 	P(auth_sessions, QF__RULE_OWNED, "created_at"),
@@ -426,7 +427,7 @@ static const table_def defs[] = {
 	T(api_usage_logs, QF__RULE_OWNED, "created_at"),
 	T(molecule_properties_computed, QF__RULE_OWNED, "computed_at"),
 	T(batch_job_performance, QF__RULE_OWNED, "updated_at"),
-	T(user_audit_log, QF__RULE_AUDIT, "created_at"),
+	P(user_audit_log, QF__RULE_AUDIT, "created_at"),
 	T(batch_workers, QF__RULE_OWNED, "created_at"),
 	T(user_credentials, QF__RULE_SYSTEM, "updated_at"),
 	T(invites, QF__RULE_OWNED, "created_at"),

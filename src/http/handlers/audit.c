@@ -7,6 +7,8 @@ int h_audit_list(qf__req *r)
 {
 	static const char *const admin_filters[] = {"user_id", "action", NULL};
 	static const char *const own_filters[] = {"action", NULL};
+	/* read one's own writes: what is queued for the log is written first */
+	qf__writer_flush(r->srv->writer);
 	if (r->actor.is_admin)
 		return qf__list(r, "user_audit_log", admin_filters, "created_at");
 	json_t *mine = json_pack("{s:s}", "user_id", r->actor.user_id);

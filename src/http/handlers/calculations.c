@@ -254,6 +254,10 @@ int h_calcs_cancel(qf__req *r)
 	if ((rc = qf__req_uuid(r, "id", &id)) ||
 	    (rc = qf_store_calc_cancel(r->srv->store, &r->actor, id, status, &r->err)))
 		return rc;
+	/* cancelling what already ended is a conflict, except a second cancel */
+	if (!strcmp(status, "completed") || !strcmp(status, "failed"))
+		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.conflict",
+		                "calculation %s has already %s: there is nothing to cancel", id, status);
 	return qf__reply_json(r, 200, json_pack("{s:s,s:s}", "id", id, "status", status));
 }
 

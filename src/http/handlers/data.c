@@ -17,10 +17,11 @@
 #include "qf/query.h"
 #include "qf/str.h"
 
-/* Query errors are the client's: 400 with the parser's message. */
+/* Query errors are the client's: 400 with the parser's code (query.column,
+ * query.value, ...) and message. */
 static int query_failed(qf__req *r)
 {
-	if (r->err.category == QF_CAT_VALIDATION)
+	if (r->err.category == QF_CAT_VALIDATION && strncmp(r->err.code, "query.", 6))
 		qf_strlcpy(r->err.code, "http.invalid_argument", sizeof(r->err.code));
 	return r->err.rc ? r->err.rc : QF_EINVAL;
 }

@@ -141,16 +141,19 @@ int h_molecules_create(qf__req *r)
 		bool ok = false;
 		for (int i = 0; allowed[i] && !ok; i++)
 			ok = !strcmp(allowed[i], key);
+		/* the message first: key lives in fields */
 		if (!ok) {
+			rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
+			              "'%.64s' may not be set on a molecule (allowed: name, format, data, org_id)",
+			              key);
 			json_decref(fields);
-			return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
-			                "'%.64s' may not be set on a molecule (allowed: name, format, data, org_id)",
-			                key);
+			return rc;
 		}
 		if (!json_is_string(v) && !json_is_null(v)) {
+			rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
+			              "'%.64s' must be a string", key);
 			json_decref(fields);
-			return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
-			                "'%.64s' must be a string", key);
+			return rc;
 		}
 	}
 	qf_format fmt;

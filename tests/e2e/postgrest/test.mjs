@@ -5,11 +5,10 @@
 //
 //   QF_QFORGE=build/qforge QF_STORE=sqlite:/tmp/x.db QF_URL=http://127.0.0.1:PORT node test.mjs
 //
-// NOT wired into make test yet: it needs GET /rest/v1/<view> of qforge serve
-// (src/http, being written), which is to call qf_query_parse_postgrest and
-// qf_export_write (include/qf/query.h, include/qf/export.h). The store is
-// expected to hold calculations with descriptors (qforge run + qforge props
-// recompute), as tests/integration/export/test_export.c builds it.
+// Run by tests/integration/http/test_postgrest.c (make test), which builds
+// the store (qforge run + qforge props recompute), starts qforge serve on it
+// and gives an administrator's API key; the CLI answers as the local user,
+// who owns every row of that store.
 import { PostgrestClient } from '@supabase/postgrest-js';
 import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';

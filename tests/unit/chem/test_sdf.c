@@ -481,6 +481,12 @@ static void test_v3000_malformed(void **state)
 		{"bond to a missing atom", V3PRE V3A1 V3A2 V3A3 V3ENDATOM V3BOND V3B1 "M  V30 2 1 1 5\n"
 		 V3ENDBOND V3END MEND, 0, AT_READ, "input.syntax", 14,
 		 "bond 2 refers to atom 5, which is not in the atom block", 0, 0, 0},
+		{"empty V30 line in the bond block", V3PRE V3A1 V3A2 V3A3 V3ENDATOM V3BOND "M  V30\n"
+		 V3B2 V3ENDBOND V3END MEND, 0, AT_READ, "input.syntax", 13,
+		 "expected a bond line (index type atom atom), got an empty 'M  V30' line", 0, 0, 0},
+		{"blank V30 line in the bond block", V3PRE V3A1 V3A2 V3A3 V3ENDATOM V3BOND V3B1
+		 "M  V30   \t\n" V3ENDBOND V3END MEND, 0, AT_READ, "input.syntax", 14,
+		 "got an empty 'M  V30' line", 0, 0, 0},
 		{"bond count differs", V3HDR V3BEGIN "M  V30 COUNTS 3 3 0 0 0\n" V3ATOM V3A1 V3A2 V3A3
 		 V3ENDATOM V3BONDS V3END MEND, 0, AT_READ, "input.syntax", 15,
 		 "declares 3 bonds but the bond block has 2", 0, 0, 0},

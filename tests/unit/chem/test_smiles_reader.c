@@ -139,12 +139,79 @@ static void test_recovery(void **state)
 	qf_reader_free(r);
 }
 
+/* Without embedding: the same records, atoms, charges, names and canonical
+ * SMILES as with it, every coordinate 0, the same errors; fast even where
+ * embedding is not (C x 300: 902 atoms). */
+static void test_no_embed(void **state)
+{
+	(void)state;
+	char big[320];
+	memset(big, 'C', 300);
+	memcpy(big + 300, " big\n", 6);
+	char text[1024];
+	snprintf(text, sizeof(text), "CCO ethanol\nC1CC broken\n[NH4+]\n[CH3] methyl\n%s", big);
+	static const struct {
+		const char *name, *smiles;
+		int natoms, charge, uhf;
+	} want[] = {
+		{"ethanol", "CCO", 9, 0, 0}, {NULL, NULL, 0, 0, 0}, {"set:3", "[NH4+]", 5, 1, 0},
+		{"methyl", "[CH3]", 4, 0, 1}, {"big", NULL, 902, 0, 0},
+	};
+	qf_reader *r;
+	qf_err e;
+	qf_err_init(&e);
+	assert_int_equal(qf_reader_new_buf(&r, QF_FMT_SMILES, "set.smi", text, strlen(text), &e), 0);
+	qf_reader_set_embed(r, false);
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		qf_mol m;
+		int rc = qf_reader_next(r, &m, &e);
+		if (!want[k].name) {
+			assert_int_equal(rc, QF_EINVAL);
+			assert_string_equal(e.code, "input.smiles");
+			assert_non_null(strstr(e.message, "could not read set.smi line 2: "));
+			continue;
+		}
+		if (rc != 1)
+			fail_msg("record %zu: %d %s", k + 1, rc, e.message);
+		assert_string_equal(m.name, want[k].name);
+		assert_int_equal(m.natoms, want[k].natoms);
+		assert_int_equal(m.charge, want[k].charge);
+		assert_int_equal(m.uhf, want[k].uhf);
+		if (want[k].smiles)
+			assert_string_equal(m.smiles, want[k].smiles);
+		for (int i = 0; i < 3 * m.natoms; i++)
+			assert_true(m.xyz[i] == 0.0);
+		qf_mol_release(&m);
+	}
+	qf_mol m;
+	assert_int_equal(qf_reader_next(r, &m, &e), 0);
+	qf_reader_free(r);
+
+	/* qf_smiles_check directly: same as qf_smiles_to_mol but the coordinates */
+	qf_mol a, b;
+	qf_mol_init(&a);
+	qf_mol_init(&b);
+	assert_int_equal(qf_smiles_check("CC(=O)[O-]", NULL, &a, &e), 0);
+	assert_int_equal(qf_smiles_to_mol("CC(=O)[O-]", NULL, &b, &e), 0);
+	assert_int_equal(a.natoms, b.natoms);
+	assert_memory_equal(a.z, b.z, (size_t)a.natoms * sizeof(*a.z));
+	assert_int_equal(a.charge, b.charge);
+	assert_string_equal(a.smiles, b.smiles);
+	assert_string_equal(a.name, b.name);
+	qf_mol_release(&a);
+	qf_mol_release(&b);
+	qf_mol_init(&a);
+	assert_int_equal(qf_smiles_check("*C", NULL, &a, &e), QF_EINVAL);
+	assert_string_equal(e.code, "input.smiles");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_recovery),
+		cmocka_unit_test(test_no_embed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
