@@ -340,8 +340,6 @@ static inline json_t *ht_wait_calc(const ht_server *s, const char *token, const 
 		ht_resp r;
 		ht_expect(&r, s, "GET", path, token, NULL, 200);
 		const char *st = json_string_value(json_object_get(r.json, "status"));
-		if (!st)
-			st = json_string_value(json_object_get(json_object_get(r.json, "calculation"), "status"));
 		if (st && (!strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
 			json_t *doc = json_incref(r.json);
 			ht_resp_release(&r);
