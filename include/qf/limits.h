@@ -45,6 +45,25 @@
  * field, so not many. */
 #define QF_EMBED_MAX_TRIES 5
 
+/* Bounded embedding (include/qf/embed.h): SMILES are embedded in child
+ * processes, each under an address-space limit, one molecule at a time under
+ * a wall-time limit; past either the molecule fails with input.embedding and
+ * the others go on. Overridable per batch (--embed-timeout, --embed-memory).
+ * See the README for the measurements these come from. */
+#define QF_EMBED_SECONDS 60.0
+/* Atoms (with hydrogens) of a molecule made from SMILES. Measured with
+ * `qforge embed --serve` on this project's 2-core machine: drug-like
+ * molecules (bench/data, <= 100 atoms) take 0.05-0.5 s; unbranched alkanes,
+ * the slowest shape per atom, take 0.27 s at 77 atoms, 1.4 s at 152, 6.1 s
+ * at 227, 12.6 s at 302, 27.8 s at 377, 43.4 s at 452 (time grows as about
+ * atoms^2.6). At 400 atoms the slowest case needs about half the time
+ * limit, leaving room for a slower machine; past it a SMILES is refused at
+ * once (input.embedding) instead of being tried for a minute. */
+#define QF_MAX_SMILES_ATOMS 400
+#define QF_EMBED_MEMORY_MB 2048L
+/* Embedding processes at once: the cores, at most this many. */
+#define QF_EMBED_MAX_PROCESSES 64
+
 /* Length of a molecule name taken from a file (XYZ comment, SDF title, SMILES
  * name column). Longer names are truncated, never rejected. */
 #define QF_MAX_NAME 256
@@ -346,6 +365,14 @@
 /* A job file downloaded over HTTP (xtb's outputs; a trajectory can be
  * large, the store keeps the tail of the logs only). */
 #define QF_HTTP_MAX_DOWNLOAD (512L * 1024 * 1024)
+
+/* SMILES over HTTP are embedded during the request (include/qf/embed.h,
+ * bounded per molecule): at most this many requests embed at once, each
+ * with the cores' embedding processes; more answer 503 with Retry-After. */
+#define QF_HTTP_EMBED_REQUESTS 2
+/* SMILES records of one upload: 1,000 drug-like SMILES take about a minute
+ * on 2 cores; larger files go through `qforge batch submit`. */
+#define QF_HTTP_MAX_SMILES_BATCH 1000
 /* ---- Slurm (qforge slurm; include/qf/slurm.h) ---- */
 
 /* Tasks of one job array: Slurm's default MaxArraySize is 1001 (indices

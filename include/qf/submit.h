@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "qf/embed.h"
 #include "qf/err.h"
 #include "qf/molio.h"
 #include "qf/spec.h"
@@ -33,6 +34,13 @@ typedef struct qf_submitter_opts {
 	const char *xtb_version; /* reuse results of this version (NULL: none) */
 	size_t max_molecules;    /* refuse past this many (quota.batch_molecules); 0: none */
 	bool keep_rejected;      /* keep the refused records in the report (for HTTP) */
+	/* SMILES records are embedded at each chunk's flush, in parallel child
+	 * processes under these limits (include/qf/embed.h; NULL: defaults); one
+	 * that fails is refused like an unreadable record. on_embed (may be NULL)
+	 * is told the count embedded so far and the count that failed. */
+	const qf_embed_limits *embed;
+	void (*on_embed)(void *ctx, size_t embedded, size_t failed);
+	void *embed_ctx;
 } qf_submitter_opts;
 
 int qf_submitter_new(qf_submitter **out, qf_store *store, const qf_actor *a,
@@ -50,6 +58,7 @@ int qf_submitter_finish(qf_submitter *s, qf_err *err);
 const char *qf_submitter_batch(const qf_submitter *s);
 size_t qf_submitter_queued(const qf_submitter *s);
 size_t qf_submitter_rejected(const qf_submitter *s);
+size_t qf_submitter_reused(const qf_submitter *s);
 json_t *qf_submitter_report(const qf_submitter *s);
 /* Called for each refused record (may be NULL): the CLI prints them. */
 void qf_submitter_on_reject(qf_submitter *s,

@@ -16,6 +16,7 @@
 
 #include "molio_int.h"
 #include "qf/buf.h"
+#include "qf/embed.h"
 #include "qf/fs.h"
 #include "qf/str.h"
 
@@ -465,7 +466,8 @@ static int smiles_next(qf_reader *r, qf_mol *m, qf_err *err)
 		*rest++ = '\0';
 	char name[QF_MAX_NAME];
 	qf__reader_name(r, rest, strlen(rest), l.no, name, sizeof(name));
-	rc = r->no_embed ? qf_smiles_check(smiles, name, m, err) : qf_smiles_to_mol(smiles, name, m, err);
+	/* Embedding is unbounded in RDKit: a child process does it, under limits. */
+	rc = r->no_embed ? qf_smiles_check(smiles, name, m, err) : qf_embed_one(NULL, smiles, name, m, err);
 	if (rc) {
 		qf_err_prefix(err, "could not read %s line %ld", r->source, l.no);
 		return rc;

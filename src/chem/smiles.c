@@ -89,7 +89,15 @@ static int from_module(const char *smiles, const char *name, bool embed, qf_mol 
 			return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "%s", out.message);
 		return qf_err_set(err, QF_CAT_VALIDATION, out.code, "%s", out.message);
 	}
-	int rc = qf_mol_resize(m, out.natoms, err);
+	int rc = 0;
+	if (out.natoms > QF_MAX_SMILES_ATOMS)
+		rc = qf_err_set(err, QF_CAT_VALIDATION, "input.embedding",
+		                "SMILES '%.60s%s' gives %d atoms with hydrogens: 3D structures are made from "
+		                "SMILES of at most %d atoms (larger ones outlast the embedding time limit); "
+		                "give this molecule as XYZ or SDF",
+		                smiles, strlen(smiles) > 60 ? "..." : "", out.natoms, QF_MAX_SMILES_ATOMS);
+	if (rc == 0)
+		rc = qf_mol_resize(m, out.natoms, err);
 	if (rc == 0) {
 		memcpy(m->z, out.z, (size_t)out.natoms * sizeof(*m->z));
 		if (out.xyz) /* else the zeros of qf_mol_resize */

@@ -21,6 +21,7 @@ int cmd_worker(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_slurm(int argc, char **argv);
 int cmd_engine(int argc, char **argv); /* hidden: summary NULL */
+int cmd_embed(int argc, char **argv);  /* hidden */
 int cmd_props(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_export(int argc, char **argv);

@@ -35,6 +35,7 @@
 #include "qf/runner.h"
 #include "qf/store.h"
 #include "qf/str.h"
+#include "qf/submit.h"
 
 static const char usage[] =
 	"usage: qforge batch submit FILE|DIR [options]   queue the molecules of a file or directory\n"
@@ -51,13 +52,17 @@ static const char usage[] =
 	"  --max-attempts N       attempts per calculation (default 3)\n"
 	"  --force                rerun even when an identical result is stored\n"
 	"  --format xyz|sdf|smi   input format (default: from each file's extension)\n"
+	"  --embed-timeout S      SMILES: seconds to make one 3D structure (default 60)\n"
+	"  --embed-memory MB      SMILES: memory of each embedding process (default 2048)\n"
+	"  --embed-processes N    SMILES: embedding processes at once (default: the cores)\n"
 	"all commands:\n"
 	"  --store URL            sqlite:PATH or postgresql://... (default $QF_STORE or\n"
 	"                         sqlite:var/qforge.db)\n";
 
 enum {
 	OPT_STORE = 256, OPT_NAME, OPT_PRIORITY, OPT_ATTEMPTS, OPT_FORCE, OPT_FORMAT, OPT_JSON,
-	OPT_TIMEOUT_WAIT, OPT_FAILED, OPT_XTB, OPT_HELP, OPT_SPEC, OPT_INTERVAL,
+	OPT_TIMEOUT_WAIT, OPT_FAILED, OPT_XTB, OPT_HELP, OPT_SPEC, OPT_INTERVAL, OPT_EMBED_TIMEOUT,
+	OPT_EMBED_MEMORY, OPT_EMBED_PROCESSES,
 };
 
 static const struct option options[] = {
@@ -83,6 +88,9 @@ static const struct option options[] = {
 	{"json", no_argument, NULL, OPT_JSON},
 	{"failed", no_argument, NULL, OPT_FAILED},
 	{"interval", required_argument, NULL, OPT_INTERVAL},
+	{"embed-timeout", required_argument, NULL, OPT_EMBED_TIMEOUT},
+	{"embed-memory", required_argument, NULL, OPT_EMBED_MEMORY},
+	{"embed-processes", required_argument, NULL, OPT_EMBED_PROCESSES},
 	{"xtb", required_argument, NULL, OPT_XTB},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
@@ -103,6 +111,7 @@ struct batch_args {
 	bool failed;
 	double wait_timeout; /* wait: give up after (0: never) */
 	double interval;     /* wait: poll interval */
+	qf_embed_limits embed; /* submit: SMILES embedding limits (0: defaults) */
 };
 
 static int parse_args(int argc, char **argv, struct batch_args *a)
@@ -151,6 +160,22 @@ static int parse_args(int argc, char **argv, struct batch_args *a)
 			if (!qf_parse_double(optarg, &a->interval) || a->interval <= 0)
 				return cli_usage_error("batch", "--interval needs seconds");
 			break;
+		case OPT_EMBED_TIMEOUT:
+			if (!qf_parse_double(optarg, &a->embed.seconds) || a->embed.seconds <= 0 ||
+			    a->embed.seconds > 86400)
+				return cli_usage_error("batch", "--embed-timeout needs seconds (at most 86400)");
+			break;
+		case OPT_EMBED_MEMORY:
+			if (!qf_parse_int(optarg, 64, 1L << 20, &l))
+				return cli_usage_error("batch", "--embed-memory needs megabytes (64 or more)");
+			a->embed.memory_mb = l;
+			break;
+		case OPT_EMBED_PROCESSES:
+			if (!qf_parse_int(optarg, 1, QF_EMBED_MAX_PROCESSES, &l))
+				return cli_usage_error("batch", "--embed-processes needs a number from 1 to %d",
+				                       QF_EMBED_MAX_PROCESSES);
+			a->embed.processes = (int)l;
+			break;
 		case OPT_XTB: a->xtb = optarg; break;
 		case OPT_HELP: fputs(usage, stdout); return 1;
 		case ':':
@@ -188,154 +213,53 @@ static void print_json(const json_t *doc)
 
 /* ---- submit ---------------------------------------------------------------- */
 
+/* The records go through qf_submitter (include/qf/submit.h), as an upload
+ * to the server does: chunks of QF_RECORD_CHUNK, SMILES embedded in parallel
+ * at each flush, refused records reported here by file and record. */
 struct submitter {
-	qf_store *store;
-	qf_actor actor;
-	const struct batch_args *a;
-	char batch_id[QF_UUID_STR]; /* "" until the first chunk is queued */
-	char name[QF_MAX_NAME];
-	char source[QF_MAX_PATH];
-	char xtb_version[32];
-	qf_submit_item items[QF_RECORD_CHUNK];
-	qf_mol mols[QF_RECORD_CHUNK];
-	char *texts[QF_RECORD_CHUNK];
-	char *sources[QF_RECORD_CHUNK];
-	size_t n;
-	size_t submitted, reused, unreadable;
-	int status; /* exit status */
+	qf_submitter *sub;
+	size_t unreadable; /* files that could not be opened */
+	int status;        /* exit status of what stopped the submission */
+	double last_progress;
+	bool progress_shown;
 };
 
-static void clear_chunk(struct submitter *s)
+static void print_reject(void *ctx, const char *source, int record, const qf_err *e)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		qf_mol_release(&s->mols[i]);
-		free(s->texts[i]);
-		free(s->sources[i]);
-		s->texts[i] = s->sources[i] = NULL;
-	}
-	s->n = 0;
+	(void)ctx;
+	fprintf(stderr, "qforge: %s record %d: %s (%s)\n", source ? source : "?", record, e->message,
+	        e->code);
 }
 
-/* The batch is created with its first molecules, so that input holding
- * none leaves no empty batch behind. */
-static int flush(struct submitter *s)
+/* Embedding progress, at most once a second (and never for a few SMILES). */
+static void print_embed(void *ctx, size_t embedded, size_t failed)
 {
-	if (s->n == 0)
-		return 0;
-	if (!s->batch_id[0]) {
-		qf_err err;
-		qf_err_init(&err);
-		if (qf_store_batch_create(s->store, &s->actor, s->name, &s->a->spec, s->source, NULL,
-		                          s->batch_id, &err)) {
-			s->batch_id[0] = '\0';
-			clear_chunk(s);
-			return cli_fail(&err);
-		}
+	struct submitter *s = ctx;
+	double t = qf_clock_mono();
+	if (t - s->last_progress < 1.0)
+		return;
+	if (s->last_progress == 0) {
+		s->last_progress = t;
+		return;
 	}
-	qf_submit_opts so = {
-		.batch_id = s->batch_id,
-		.priority = s->a->priority,
-		.max_attempts = s->a->max_attempts,
-		.force = s->a->force,
-		.xtb_version = s->xtb_version[0] ? s->xtb_version : NULL,
-	};
-	char(*ids)[QF_UUID_STR] = calloc(s->n, QF_UUID_STR);
-	size_t reused = 0;
-	qf_err err;
-	qf_err_init(&err);
-	int rc = ids ? qf_store_submit(s->store, &s->actor, &s->a->spec, s->items, s->n, &so, ids,
-	                               &reused, &err)
-	             : QF_ENOMEM;
-	free(ids);
-	if (rc) {
-		if (!ids)
-			qf_err_setrc(&err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
-		clear_chunk(s);
-		return cli_fail(&err);
-	}
-	s->submitted += s->n;
-	s->reused += reused;
-	clear_chunk(s);
-	return 0;
+	s->last_progress = t;
+	s->progress_shown = true;
+	fprintf(stderr, "qforge: SMILES embedded: %zu, failed: %zu\n", embedded, failed);
 }
 
-/* Whether a molecule read well must still be refused: what the run would
- * refuse (qf_mol_validate, with the batch's method and the effective charge
- * and unpaired electrons, exactly as the runner checks before xtb starts),
- * and charges out of the range the queue keeps. Refused here, it is reported
- * by its record number and the rest is queued; the store would otherwise
- * refuse the whole chunk it is in. */
-static bool refused(const qf_mol *m, const qf_spec *spec, qf_err *err)
-{
-	int charge, uhf;
-	qf_job_effective_charge(m, spec, &charge, &uhf);
-	if (charge < -QF_MAX_ABS_CHARGE || charge > QF_MAX_ABS_CHARGE || uhf < 0 || uhf > QF_MAX_UHF) {
-		qf_err_set(err, QF_CAT_VALIDATION, "input.charge",
-		           "charge %d / unpaired electrons %d out of range (|charge| <= %d, 0 <= uhf <= %d)",
-		           charge, uhf, QF_MAX_ABS_CHARGE, QF_MAX_UHF);
-		return true;
-	}
-	return qf_mol_validate(m, qf_method_max_z(spec->method), charge, uhf, err) != 0;
-}
-
-static int submit_file(struct submitter *s, const char *path)
+static int submit_file(struct submitter *s, const char *path, qf_format fmt)
 {
 	qf_err err;
 	qf_err_init(&err);
 	qf_reader *r = NULL;
-	if (qf_reader_new_path(&r, path, s->a->format, &err)) {
+	if (qf_reader_new_path(&r, path, fmt, &err)) {
 		fprintf(stderr, "qforge: %s (%s)\n", err.message, err.code);
 		s->unreadable++;
 		return 0;
 	}
-	for (;;) {
-		qf_mol *m = &s->mols[s->n];
-		qf_mol_init(m);
-		qf_err_init(&err);
-		int rc = qf_reader_next(r, m, &err);
-		if (rc == 0) {
-			qf_mol_release(m);
-			break;
-		}
-		if (rc < 0) {
-			fprintf(stderr, "qforge: %s record %d: %s (%s)\n", path, qf_reader_record(r),
-			        err.message, err.code);
-			s->unreadable++;
-			qf_mol_release(m);
-			if (!qf_reader_can_continue(r))
-				break;
-			continue;
-		}
-		if (refused(m, &s->a->spec, &err)) {
-			fprintf(stderr, "qforge: %s record %d: %s (%s)\n", path, qf_reader_record(r),
-			        err.message, err.code);
-			s->unreadable++;
-			qf_mol_release(m);
-			continue;
-		}
-		size_t len = 0;
-		const char *text = qf_reader_record_text(r, &len);
-		s->texts[s->n] = malloc(len + 1);
-		s->sources[s->n] = strdup(path);
-		if (!s->texts[s->n] || !s->sources[s->n]) {
-			qf_reader_free(r);
-			qf_err_setrc(&err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
-			s->n++;
-			clear_chunk(s);
-			return cli_fail(&err);
-		}
-		memcpy(s->texts[s->n], text, len);
-		s->texts[s->n][len] = '\0';
-		s->items[s->n] = (qf_submit_item){m, s->texts[s->n], len, qf_reader_format(r),
-		                                  s->sources[s->n], qf_reader_record(r)};
-		s->n++;
-		if (s->n == QF_RECORD_CHUNK && (rc = flush(s))) {
-			qf_reader_free(r);
-			return rc;
-		}
-	}
+	int rc = qf_submitter_add(s->sub, r, path, &err);
 	qf_reader_free(r);
-	return 0;
+	return rc ? cli_fail(&err) : 0;
 }
 
 static int by_name(const void *a, const void *b)
@@ -345,7 +269,7 @@ static int by_name(const void *a, const void *b)
 
 /* The molecule files of a directory (by extension, or all regular files when
  * --format names the format), in name order. */
-static int submit_dir(struct submitter *s, const char *dir)
+static int submit_dir(struct submitter *s, const char *dir, qf_format fmt)
 {
 	DIR *d = opendir(dir);
 	if (!d) {
@@ -359,7 +283,7 @@ static int submit_dir(struct submitter *s, const char *dir)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		if (s->a->format == QF_FMT_UNKNOWN && qf_format_from_path(e->d_name) == QF_FMT_UNKNOWN)
+		if (fmt == QF_FMT_UNKNOWN && qf_format_from_path(e->d_name) == QF_FMT_UNKNOWN)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -381,7 +305,7 @@ static int submit_dir(struct submitter *s, const char *dir)
 		struct stat st;
 		if (qf_fs_join(path, sizeof(path), dir, names[i]) || stat(path, &st) || !S_ISREG(st.st_mode))
 			continue;
-		rc = submit_file(s, path);
+		rc = submit_file(s, path, fmt);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -404,59 +328,81 @@ static const char *base_name(const char *path)
 
 static int batch_submit(struct batch_args *a)
 {
-	static struct submitter s; /* large: the chunk's molecules */
-	memset(&s, 0, sizeof(s));
-	s.a = a;
-	s.actor = qf_actor_local();
-	int rc = open_store(a, &s.store);
+	qf_store *store = NULL;
+	int rc = open_store(a, &store);
 	if (rc)
 		return rc;
 	qf_err err;
 	qf_err_init(&err);
-	/* Identical work is done once: reuse needs the xtb version results were
-	 * made with; without xtb here there is no reuse. */
-	if (qf_xtb_version(a->xtb, s.xtb_version, sizeof(s.xtb_version), &err))
-		s.xtb_version[0] = '\0';
 	struct stat st;
 	if (stat(a->target, &st)) {
 		qf_err_set(&err, QF_CAT_VALIDATION, "input.not_found", "no such file or directory: %s",
 		           a->target);
-		qf_store_close(s.store);
+		qf_store_close(store);
 		return cli_fail(&err);
 	}
-	const char *name = s.name;
-	qf_strlcpy(s.name, a->name ? a->name : base_name(a->target), sizeof(s.name));
-	if (!realpath(a->target, s.source))
-		qf_strlcpy(s.source, a->target, sizeof(s.source));
-	rc = S_ISDIR(st.st_mode) ? submit_dir(&s, a->target) : submit_file(&s, a->target);
-	if (!rc)
-		rc = flush(&s);
-	clear_chunk(&s);
-	qf_store_close(s.store);
+	/* Identical work is done once: reuse needs the xtb version results were
+	 * made with; without xtb here there is no reuse. */
+	char xtb_version[32];
+	if (qf_xtb_version(a->xtb, xtb_version, sizeof(xtb_version), &err))
+		xtb_version[0] = '\0';
+	char name[QF_MAX_NAME], source[QF_MAX_PATH];
+	qf_strlcpy(name, a->name ? a->name : base_name(a->target), sizeof(name));
+	if (!realpath(a->target, source))
+		qf_strlcpy(source, a->target, sizeof(source));
+	struct submitter s = {0};
+	qf_submitter_opts so = {
+		.spec = &a->spec,
+		.name = name,
+		.source = source,
+		.priority = a->priority,
+		.max_attempts = a->max_attempts,
+		.force = a->force,
+		.xtb_version = xtb_version[0] ? xtb_version : NULL,
+		.embed = &a->embed,
+		.on_embed = print_embed,
+		.embed_ctx = &s,
+	};
+	qf_actor actor = qf_actor_local();
+	rc = qf_submitter_new(&s.sub, store, &actor, &so, &err);
+	if (rc) {
+		qf_store_close(store);
+		return cli_fail(&err);
+	}
+	qf_submitter_on_reject(s.sub, print_reject, &s);
+	rc = S_ISDIR(st.st_mode) ? submit_dir(&s, a->target, a->format)
+	                         : submit_file(&s, a->target, a->format);
+	if (!rc && qf_submitter_finish(s.sub, &err))
+		rc = cli_fail(&err);
+	size_t queued = qf_submitter_queued(s.sub), reused = qf_submitter_reused(s.sub);
+	size_t unreadable = s.unreadable + qf_submitter_rejected(s.sub);
+	char batch_id[QF_UUID_STR];
+	qf_strlcpy(batch_id, qf_submitter_batch(s.sub), sizeof(batch_id));
+	qf_submitter_free(s.sub);
+	qf_store_close(store);
 	if (rc)
 		return rc;
-	if (s.submitted == 0) {
+	if (queued == 0) {
 		qf_err_set(&err, QF_CAT_VALIDATION, "input.empty",
 		           "no molecule of %s could be queued%s: no batch was created", a->target,
-		           s.unreadable ? " (see above)" : "");
+		           unreadable ? " (see above)" : "");
 		return cli_fail(&err);
 	}
 	if (a->json) {
-		json_t *doc = json_pack("{s:s,s:s,s:I,s:I,s:I}", "batch_id", s.batch_id, "name", name,
-		                        "submitted", (json_int_t)s.submitted, "reused",
-		                        (json_int_t)s.reused, "unreadable", (json_int_t)s.unreadable);
+		json_t *doc = json_pack("{s:s,s:s,s:I,s:I,s:I}", "batch_id", batch_id, "name", name,
+		                        "submitted", (json_int_t)queued, "reused", (json_int_t)reused,
+		                        "unreadable", (json_int_t)unreadable);
 		print_json(doc);
 		json_decref(doc);
 	} else {
-		printf("%s\n", s.batch_id);
+		printf("%s\n", batch_id);
 	}
-	fprintf(stderr, "qforge: batch %s '%s': %zu calculation(s) queued", s.batch_id, name,
-	        s.submitted);
-	if (s.reused)
-		fprintf(stderr, ", %zu of them already done (identical stored results reused)", s.reused);
-	if (s.unreadable)
+	fprintf(stderr, "qforge: batch %s '%s': %zu calculation(s) queued", batch_id, name, queued);
+	if (reused)
+		fprintf(stderr, ", %zu of them already done (identical stored results reused)", reused);
+	if (unreadable)
 		fprintf(stderr, "; %zu record(s) could not be read or were refused (see above)",
-		        s.unreadable);
+		        unreadable);
 	fprintf(stderr, "\n");
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "qf/embed.h"
 #include "qf/engine.h"
 #include "qf/job.h"
 #include "qf/molio.h"
@@ -292,7 +293,7 @@ static int cmd_run_inputs(int argc, char **argv, const char *smiles, const char 
 			return cli_usage_error("run", "give either FILE or --smiles, not both");
 		qf_mol mol;
 		qf_mol_init(&mol);
-		if (qf_smiles_to_mol(smiles, name, &mol, &err)) {
+		if (qf_embed_one(NULL, smiles, name, &mol, &err)) {
 			if (json) {
 				json_t *doc = qf_job_input_error_json("--smiles", 1, &err);
 				print_json(doc);

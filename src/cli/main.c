@@ -11,6 +11,7 @@ static int cmd_help(int argc, char **argv);
 static const cli_command commands[] = {
 	{"run", cmd_run, "run xtb on the molecules of a file and print the results"},
 	{"engine", cmd_engine, NULL}, /* hidden: the xtb engine child (include/qf/engine.h) */
+	{"embed", cmd_embed, NULL},   /* hidden: the SMILES embedding child (include/qf/embed.h) */
 	{"db", cmd_db, "migrate the store's schema, purge rows past retention"},
 	{"reindex", cmd_reindex, "record job directories (metadata.json) in the store"},
 	{"worker", cmd_worker, "claim calculations from the store and run them"},

@@ -160,6 +160,10 @@ int qf__fail(qf__req *r, int rc, qf_category cat, const char *code, const char *
 	__attribute__((format(printf, 5, 6)));
 /* The HTTP status of an error. */
 int qf__http_status_of(const qf_err *e);
+/* SMILES embedding in a request: at most QF_HTTP_EMBED_REQUESTS at once
+ * (503 with Retry-After past it). qf__embed_leave after a 0. */
+int qf__embed_enter(qf__req *r);
+void qf__embed_leave(void);
 /* The error answer of r->err. */
 void qf__reply_error(qf__req *r);
 /* Whether the client asked for a page: limit (1..QF_HTTP_MAX_PAGE) and an

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qf/embed.h"
 #include "qf/job.h"
 #include "qf/limits.h"
 #include "qf/str.h"
@@ -21,8 +22,11 @@ struct qf_submitter {
 	qf_mol mols[QF_RECORD_CHUNK];
 	char *texts[QF_RECORD_CHUNK];
 	char *sources[QF_RECORD_CHUNK];
+	char *smiles[QF_RECORD_CHUNK]; /* the SMILES to embed at flush; NULL: has 3D */
 	size_t n;
 	size_t seen, queued, reused, rejected;
+	size_t embedded, embed_failed;
+	qf_embed_limits embed;
 	json_t *rejections;
 	void (*on_reject)(void *, const char *, int, const qf_err *);
 	void *reject_ctx;
@@ -45,6 +49,9 @@ int qf_submitter_new(qf_submitter **out, qf_store *store, const qf_actor *a,
 	s->o = *o;
 	s->spec = *o->spec;
 	s->o.spec = &s->spec;
+	if (o->embed)
+		s->embed = *o->embed;
+	s->o.embed = &s->embed;
 	s->name = dup_or_null(o->name);
 	s->source = dup_or_null(o->source);
 	s->org = dup_or_null(o->org_id);
@@ -78,16 +85,111 @@ static void clear_chunk(qf_submitter *s)
 		qf_mol_release(&s->mols[i]);
 		free(s->texts[i]);
 		free(s->sources[i]);
-		s->texts[i] = s->sources[i] = NULL;
+		free(s->smiles[i]);
+		s->texts[i] = s->sources[i] = s->smiles[i] = NULL;
 	}
 	s->n = 0;
 }
 
+static void reject(qf_submitter *s, const char *source, int record, const qf_err *e);
+static bool refused(const qf_mol *m, const qf_spec *spec, qf_err *err);
+
+/* Item i leaves the chunk (the last one takes its place: order within a
+ * chunk does not matter to the store, records keep their numbers). */
+static void drop(qf_submitter *s, size_t i)
+{
+	qf_mol_release(&s->mols[i]);
+	free(s->texts[i]);
+	free(s->sources[i]);
+	free(s->smiles[i]);
+	size_t last = --s->n;
+	if (i != last) {
+		s->mols[i] = s->mols[last];
+		s->texts[i] = s->texts[last];
+		s->sources[i] = s->sources[last];
+		s->smiles[i] = s->smiles[last];
+		s->items[i] = s->items[last];
+		s->items[i].mol = &s->mols[i];
+	}
+	s->texts[last] = s->sources[last] = s->smiles[last] = NULL;
+	qf_mol_init(&s->mols[last]);
+}
+
+struct progress_ctx {
+	qf_submitter *s;
+	size_t before;
+};
+
+static void embed_progress(void *ctx, size_t done, size_t n)
+{
+	(void)n;
+	struct progress_ctx *p = ctx;
+	if (p->s->o.on_embed)
+		p->s->o.on_embed(p->s->o.embed_ctx, p->before + done, p->s->embed_failed);
+}
+
+/* The chunk's SMILES to 3D, in parallel and bounded (include/qf/embed.h);
+ * those that fail, or that the run would refuse once they have 3D, are
+ * rejected like unreadable records. */
+static int embed_chunk(qf_submitter *s, qf_err *err)
+{
+	size_t idx[QF_RECORD_CHUNK], k = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->smiles[i])
+			idx[k++] = i;
+	if (k == 0)
+		return 0;
+	const char **smi = calloc(k, sizeof(*smi));
+	qf_mol *mols = calloc(k, sizeof(*mols));
+	qf_err *errs = calloc(k, sizeof(*errs));
+	bool *failed = calloc(k, sizeof(*failed));
+	int rc = 0;
+	if (!smi || !mols || !errs || !failed) {
+		rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+		goto out;
+	}
+	for (size_t j = 0; j < k; j++) {
+		smi[j] = s->smiles[idx[j]];
+		mols[j] = s->mols[idx[j]]; /* shared: the coordinates are written in place */
+	}
+	struct progress_ctx pc = {s, s->embedded + s->embed_failed};
+	rc = qf_embed_many(&s->embed, smi, mols, errs, failed, k, embed_progress, &pc, err);
+	if (rc)
+		goto out;
+	/* From the last, so drop() moves only items already looked at. */
+	for (size_t j = k; j-- > 0;) {
+		size_t i = idx[j];
+		qf_err e;
+		qf_err_init(&e);
+		if (failed[j]) {
+			s->embed_failed++;
+			reject(s, s->items[i].source, s->items[i].record, &errs[j]);
+			drop(s, i);
+			continue;
+		}
+		s->embedded++;
+		if (refused(&s->mols[i], &s->spec, &e)) {
+			reject(s, s->items[i].source, s->items[i].record, &e);
+			drop(s, i);
+		}
+	}
+out:
+	free(smi);
+	free(mols);
+	free(errs);
+	free(failed);
+	return rc;
+}
+
 static int flush(qf_submitter *s, qf_err *err)
 {
+	int rc = embed_chunk(s, err);
+	if (rc) {
+		clear_chunk(s);
+		return rc;
+	}
 	if (s->n == 0)
 		return 0;
-	int rc;
 	if (!s->batch_id[0]) {
 		const char *name = s->name ? s->name : s->source ? s->source : "batch";
 		if ((rc = qf_store_batch_create(s->store, &s->actor, name, &s->spec, s->source, s->org,
@@ -143,8 +245,24 @@ static bool refused(const qf_mol *m, const qf_spec *spec, qf_err *err)
 	return qf_mol_validate(m, qf_method_max_z(spec->method), charge, uhf, err) != 0;
 }
 
+/* The SMILES of a SMILES record (its first field). */
+static char *record_smiles(const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	const char *q = p;
+	while (q < end && *q != ' ' && *q != '\t' && *q != '\n' && *q != '\r')
+		q++;
+	return strndup(p, (size_t)(q - p));
+}
+
 int qf_submitter_add(qf_submitter *s, qf_reader *r, const char *source, qf_err *err)
 {
+	/* SMILES are checked as read and embedded at flush, in parallel. */
+	bool smiles = qf_reader_format(r) == QF_FMT_SMILES;
+	if (smiles)
+		qf_reader_set_embed(r, false);
 	for (;;) {
 		qf_mol *m = &s->mols[s->n];
 		qf_mol_init(m);
@@ -155,7 +273,7 @@ int qf_submitter_add(qf_submitter *s, qf_reader *r, const char *source, qf_err *
 			qf_mol_release(m);
 			return 0;
 		}
-		if (rc < 0 || refused(m, &s->spec, &e)) {
+		if (rc < 0 || (!smiles && refused(m, &s->spec, &e))) {
 			reject(s, source, qf_reader_record(r), &e);
 			qf_mol_release(m);
 			if (rc < 0 && !qf_reader_can_continue(r))
@@ -179,6 +297,11 @@ int qf_submitter_add(qf_submitter *s, qf_reader *r, const char *source, qf_err *
 		}
 		memcpy(s->texts[s->n], text, len);
 		s->texts[s->n][len] = '\0';
+		if (smiles && !(s->smiles[s->n] = record_smiles(text, len))) {
+			s->n++;
+			clear_chunk(s);
+			return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+		}
 		s->items[s->n] = (qf_submit_item){m, s->texts[s->n], len, qf_reader_format(r),
 		                                  s->sources[s->n], qf_reader_record(r)};
 		s->n++;
@@ -205,6 +328,11 @@ size_t qf_submitter_queued(const qf_submitter *s)
 size_t qf_submitter_rejected(const qf_submitter *s)
 {
 	return s->rejected;
+}
+
+size_t qf_submitter_reused(const qf_submitter *s)
+{
+	return s->reused;
 }
 
 json_t *qf_submitter_report(const qf_submitter *s)

@@ -77,10 +77,12 @@ int h_batches_create(qf__req *r)
 	if (!rc && name && strlen(name) >= QF_MAX_NAME)
 		rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
 		              "'name' must be shorter than %d bytes", QF_MAX_NAME);
+	/* SMILES are embedded while the upload is queued, in bounded child
+	 * processes (include/qf/embed.h), by at most QF_HTTP_EMBED_REQUESTS
+	 * requests at once. */
+	bool embeds = false;
 	if (!rc && fmt == QF_FMT_SMILES)
-		rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "input.format",
-		              "SMILES are embedded by the workers' embedding service, which this server does "
-		              "not have yet: send XYZ or SDF");
+		embeds = !(rc = qf__embed_enter(r));
 	json_t *force = json_object_get(fields, "force");
 	qf_reader *reader = NULL;
 	qf_submitter *sub = NULL;
@@ -95,7 +97,9 @@ int h_batches_create(qf__req *r)
 			.max_attempts = (int)attempts,
 			.force = json_is_true(force) || (json_is_string(force) && !strcmp(json_string_value(force), "true")),
 			.xtb_version = qf__xtb_version(),
-			.max_molecules = QF_QUOTA_BATCH_MOLECULES,
+			.max_molecules = fmt == QF_FMT_SMILES && QF_HTTP_MAX_SMILES_BATCH < QF_QUOTA_BATCH_MOLECULES
+			                     ? QF_HTTP_MAX_SMILES_BATCH
+			                     : QF_QUOTA_BATCH_MOLECULES,
 			.keep_rejected = true,
 		};
 		rc = qf_submitter_new(&sub, r->srv->store, &r->actor, &so, &r->err);
@@ -106,6 +110,8 @@ int h_batches_create(qf__req *r)
 		if (!rc)
 			rc = qf_submitter_finish(sub, &r->err);
 	}
+	if (embeds)
+		qf__embed_leave();
 	json_t *report = sub ? qf_submitter_report(sub) : NULL;
 	bool queued = sub && qf_submitter_batch(sub)[0];
 	qf_submitter_free(sub);

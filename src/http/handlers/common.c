@@ -1,4 +1,5 @@
 /* What the handlers share: rows for clients, body members, roles. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "../http_int.h"
@@ -78,4 +79,25 @@ int qf__body_only(qf__req *r, const char *const *allowed)
 		}
 	}
 	return 0;
+}
+
+/* ---- embedding slots ------------------------------------------------------- */
+
+static atomic_int embedding;
+
+int qf__embed_enter(qf__req *r)
+{
+	if (atomic_fetch_add(&embedding, 1) >= QF_HTTP_EMBED_REQUESTS) {
+		atomic_fetch_sub(&embedding, 1);
+		qf__reply_header(r, "Retry-After", "2");
+		return qf__fail(r, QF_EINVAL, QF_CAT_SYSTEM, "http.unavailable",
+		                "%d requests are making 3D structures from SMILES already; try again in 2 s",
+		                QF_HTTP_EMBED_REQUESTS);
+	}
+	return 0;
+}
+
+void qf__embed_leave(void)
+{
+	atomic_fetch_sub(&embedding, 1);
 }

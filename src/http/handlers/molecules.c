@@ -44,11 +44,13 @@ static int max_z_of_methods(void)
 /* One molecule read from an upload, its text kept. */
 static int read_one(qf__req *r, qf_format fmt, const char *data, size_t len, qf_mol *m)
 {
+	/* A SMILES is embedded in a bounded child process (include/qf/embed.h). */
+	int rc = fmt == QF_FMT_SMILES ? qf__embed_enter(r) : 0;
+	if (rc)
+		return rc;
+	rc = qf_mol_parse(m, fmt, "<request>", data, len, &r->err);
 	if (fmt == QF_FMT_SMILES)
-		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "input.format",
-		                "SMILES are embedded by the workers' embedding service, which this server "
-		                "does not have yet: send XYZ or SDF");
-	int rc = qf_mol_parse(m, fmt, "<request>", data, len, &r->err);
+		qf__embed_leave();
 	if (rc)
 		return rc;
 	return qf_mol_validate(m, max_z_of_methods(), m->charge, m->uhf, &r->err);

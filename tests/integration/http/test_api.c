@@ -195,7 +195,23 @@ static void walk(bool pg)
 	qf_strlcpy(sdf_mol, json_string_value(json_object_get(r.json, "id")), sizeof(sdf_mol));
 	ht_resp_release(&r);
 	free(text);
-	for (unsigned i = 0; i < 3; i++) {
+	/* SMILES: embedded in a bounded child process; the C x 300 chain that
+	 * once held a core for minutes is refused at once */
+	call(&r, &s, "POST", "/api/v1/molecules", user,
+	     "{\"name\":\"ethanol\",\"format\":\"smiles\",\"data\":\"CCO\"}", 201);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "natoms")), 9);
+	ht_resp_release(&r);
+	{
+		char chain[400];
+		memset(chain, 'C', 300);
+		chain[300] = '\0';
+		char b[512];
+		snprintf(b, sizeof(b), "{\"format\":\"smiles\",\"data\":\"%s\"}", chain);
+		call(&r, &s, "POST", "/api/v1/molecules", user, b, 422);
+		assert_string_equal(ht_error_code(&r), "input.embedding");
+		ht_resp_release(&r);
+	}
+	for (unsigned i = 0; i < 2; i++) {
 		char *b = ht_molecule_body("extra", NULL, i + 1);
 		char id[QF_UUID_STR];
 		ht_create(&s, "/api/v1/molecules", user, b, id);
