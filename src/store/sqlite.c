@@ -18,20 +18,34 @@
 #include "db.h"
 #include "qf/str.h"
 
+/* Prepared statements kept per connection, by SQL text: the store prepares
+ * the same few dozen statements over and over (every HTTP request reads a
+ * session, a row, a page), and SQLite's parser and planner cost more than
+ * most of those statements' execution. */
+#define SQ_CACHE 64
+
+typedef struct sq_stmt sq_stmt;
+
 typedef struct sq_db {
 	qf__db base;
 	sqlite3 *h;
+	sq_stmt *cache[SQ_CACHE];
+	int ncache;
+	unsigned evict; /* next slot to give up when the cache is full */
 	char *path;          /* to reopen a connection SQLite opened read-only */
 	int busy_timeout_ms;
 	bool write_refused;  /* a write failed with SQLITE_READONLY (of any kind) */
 } sq_db;
 
-typedef struct sq_stmt {
+struct sq_stmt {
 	qf__stmt base;
 	sqlite3_stmt *h;
 	int64_t changes;
 	bool done;
-} sq_stmt;
+	char *sql;   /* cached: the key */
+	bool cached; /* in its connection's cache: finalize only resets it */
+	bool in_use;
+};
 
 /* SQLite result codes as the SQLSTATE classes qf__db_error understands. */
 static const char *sq_state(int code)
@@ -184,11 +198,79 @@ static int64_t sq_changes(qf__stmt *st)
 	return ((sq_stmt *)st)->changes;
 }
 
+static void sq_free(sq_stmt *q)
+{
+	sqlite3_finalize(q->h);
+	free(q->sql);
+	free(q);
+}
+
 static void sq_finalize(qf__stmt *st)
 {
 	sq_stmt *q = (sq_stmt *)st;
-	sqlite3_finalize(q->h);
-	free(q);
+	if (q->cached) {
+		sq_reset(st);
+		q->in_use = false;
+		return;
+	}
+	sq_free(q);
+}
+
+/* Before the connection closes: the cached statements go with it (one in
+ * use, there is none between transactions, is freed by its finalize). */
+static void sq_cache_clear(sq_db *d)
+{
+	for (int i = 0; i < d->ncache; i++) {
+		if (d->cache[i]->in_use)
+			d->cache[i]->cached = false;
+		else
+			sq_free(d->cache[i]);
+		d->cache[i] = NULL;
+	}
+	d->ncache = 0;
+}
+
+/* A cached statement for sql that is not in use, reset; or NULL. */
+static sq_stmt *sq_cache_take(sq_db *d, const char *sql)
+{
+	for (int i = 0; i < d->ncache; i++) {
+		sq_stmt *q = d->cache[i];
+		if (!q->in_use && (q->sql == sql || !strcmp(q->sql, sql))) {
+			sq_reset(&q->base);
+			q->in_use = true;
+			return q;
+		}
+	}
+	return NULL;
+}
+
+/* Keep q (just prepared from sql) in the cache, giving up an idle entry when
+ * it is full; when every entry is in use q stays uncached. */
+static void sq_cache_put(sq_db *d, sq_stmt *q, const char *sql)
+{
+	if (!(q->sql = strdup(sql)))
+		return;
+	int slot = -1;
+	if (d->ncache < SQ_CACHE) {
+		slot = d->ncache++;
+	} else {
+		for (int k = 0; k < SQ_CACHE && slot < 0; k++) {
+			unsigned i = (d->evict + (unsigned)k) % SQ_CACHE;
+			if (!d->cache[i]->in_use) {
+				sq_free(d->cache[i]);
+				slot = (int)i;
+			}
+		}
+		d->evict = (unsigned)(slot + 1) % SQ_CACHE;
+	}
+	if (slot < 0) {
+		free(q->sql);
+		q->sql = NULL;
+		return;
+	}
+	d->cache[slot] = q;
+	q->cached = true;
+	q->in_use = true;
 }
 
 static const qf__stmt_ops sq_stmt_ops = {
@@ -281,6 +363,7 @@ static void sq_reopen_if_read_only(sq_db *d)
 	    !sq_writable_now(d->path))
 		return;
 	d->write_refused = false;
+	sq_cache_clear(d);
 	sqlite3_close_v2(d->h);
 	d->h = NULL;
 	sq_connect(d, NULL); /* should it fail, the transaction reports why */
@@ -329,8 +412,14 @@ static int sq_prepare(qf__db *db, const char *sql, qf__stmt **out, qf_err *err)
 	int crc = sq_connect((sq_db *)db, err);
 	if (crc)
 		return crc;
-	sqlite3 *h = ((sq_db *)db)->h;
-	sq_stmt *q = calloc(1, sizeof(*q));
+	sq_db *d = (sq_db *)db;
+	sq_stmt *q = sq_cache_take(d, sql);
+	if (q) {
+		*out = &q->base;
+		return 0;
+	}
+	sqlite3 *h = d->h;
+	q = calloc(1, sizeof(*q));
 	if (!q)
 		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	int rc = sqlite3_prepare_v3(h, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->h, NULL);
@@ -341,6 +430,7 @@ static int sq_prepare(qf__db *db, const char *sql, qf__stmt **out, qf_err *err)
 	q->base.ops = &sq_stmt_ops;
 	q->base.db = db;
 	q->base.nparams = sqlite3_bind_parameter_count(q->h);
+	sq_cache_put(d, q, sql);
 	*out = &q->base;
 	return 0;
 }
@@ -348,6 +438,7 @@ static int sq_prepare(qf__db *db, const char *sql, qf__stmt **out, qf_err *err)
 static void sq_close(qf__db *db)
 {
 	sq_db *d = (sq_db *)db;
+	sq_cache_clear(d);
 	sqlite3_close_v2(d->h);
 	free(d->path);
 	free(d);
