@@ -30,6 +30,7 @@ typedef struct qf_embed_limits {
 	long memory_mb;      /* address space per child; 0: QF_EMBED_MEMORY_MB */
 	int processes;       /* children at once; 0: the cores online */
 	const char *program; /* the qforge to run; NULL: /proc/self/exe */
+	int conformers;      /* embedded per SMILES, the lowest kept (0, 1: one) */
 } qf_embed_limits;
 
 /* Called after each molecule (done of n); may be NULL. */

@@ -60,6 +60,9 @@
  * limit, leaving room for a slower machine; past it a SMILES is refused at
  * once (input.embedding) instead of being tried for a minute. */
 #define QF_MAX_SMILES_ATOMS 400
+/* Conformers embedded for one SMILES (--conformers): each is a full ETKDG
+ * embedding and force-field minimisation, so 50 cost 50 times one. */
+#define QF_MAX_CONFORMERS 50
 #define QF_EMBED_MEMORY_MB 2048L
 /* Embedding processes at once: the cores, at most this many. */
 #define QF_EMBED_MAX_PROCESSES 64

@@ -19,6 +19,11 @@ typedef struct qf_mol {
 	int charge;   /* total charge */
 	int uhf;      /* unpaired electrons (2S) */
 	char *smiles; /* canonical SMILES when known (heap), else NULL */
+	/* Made from a SMILES: how, as a JSON object (heap), else NULL:
+	 * {"method","force_field","seed","conformers_requested","conformers",
+	 * "conformer","ff_energy_kcal","unspecified_stereocentres",
+	 * "unspecified_double_bonds"} (include/qf/embed.h). */
+	char *embedding;
 } qf_mol;
 
 void qf_mol_init(qf_mol *m);

@@ -80,6 +80,27 @@ char *qf_mol_to_xyz(const qf_mol *m, const char *comment);
  * formal charges, unpaired electrons from radical electrons. Fills m->smiles
  * with RDKit's canonical SMILES. Code input.smiles on failure. */
 int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *err);
+
+/* Distinct conformers of a molecule made from SMILES, lowest force-field
+ * energy first: n of them, 3 * natoms coordinates each (xyz), each one's
+ * MMFF94 (or UFF) energy in kcal/mol. */
+typedef struct qf_conformers {
+	int n;
+	double *xyz;
+	double *ff_energy;
+} qf_conformers;
+void qf_conformers_release(qf_conformers *c);
+
+/* Up to QF_MAX_CONFORMERS: as qf_smiles_to_mol with conformers 1 (the
+ * structure of the fixed seed sequence, c->n 1); with more, that many are
+ * embedded (ETKDGv3, RMSD-pruned), minimised, checked, and the distinct ones
+ * kept: m holds the lowest, c (may be NULL) all of them. m->embedding
+ * describes the embedding either way. */
+int qf_smiles_to_conformers(const char *smiles, const char *name, int conformers, qf_mol *m,
+                            qf_conformers *c, qf_err *err);
+/* m->embedding for conformer k of c (its index and energy). */
+int qf_embedding_of_conformer(const char *embedding, int k, double ff_energy, char **out,
+                              qf_err *err);
 /* The same checks and the same atoms (hydrogens added), charge, unpaired
  * electrons, name and canonical SMILES, without 3D: every coordinate is 0.
  * Fast and bounded by the SMILES's length; the same error codes except

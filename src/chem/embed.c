@@ -1,8 +1,9 @@
 /* SMILES -> 3D in bounded child processes (include/qf/embed.h).
  *
  * The conversation with a child, over one socket (fd 0 and 1 of the child):
- *   parent: "<smiles>\n"
- *   child:  "ok <natoms>\n" then natoms lines "<Z> <x> <y> <z>\n", or
+ *   parent: "<conformers> <smiles>\n"
+ *   child:  "ok <natoms>\n", "emb <qf_mol.embedding JSON>\n", then natoms
+ *           lines "<Z> <x> <y> <z>\n" (the lowest conformer), or
  *           "err <oom 0|1> <code> <message>\n"
  * A socket, not two pipes: send(MSG_NOSIGNAL) to a child that died is an
  * error to handle, not a SIGPIPE to the whole program. */
@@ -147,7 +148,7 @@ static int answer_complete(const struct child *c)
 	for (const char *p = nl + 1; p < c->buf + c->len; p++)
 		if (*p == '\n')
 			lines++;
-	return lines >= natoms ? 1 : 0;
+	return lines >= natoms + 1 ? 1 : 0;
 }
 
 /* The complete answer in c->buf -> m (coordinates) or e. */
@@ -193,6 +194,15 @@ static void take_answer(const struct child *c, const char *smiles, qf_mol *m, qf
 		free(text);
 		return;
 	}
+	char *emb = strtok_r(NULL, "\n", &save);
+	if (!emb || strncmp(emb, "emb ", 4)) {
+		qf_err_set(e, QF_CAT_SYSTEM, "system.embedding",
+		           "the embedding process gave a malformed answer for '%s'", sm);
+		free(text);
+		return;
+	}
+	free(m->embedding);
+	m->embedding = strcmp(emb + 4, "{}") ? strdup(emb + 4) : NULL;
 	for (long i = 0; i < natoms; i++) {
 		char *l = strtok_r(NULL, "\n", &save);
 		char *end = NULL;
@@ -327,13 +337,14 @@ int qf_embed_many(const qf_embed_limits *lim, const char *const *smiles, qf_mol 
 				continue;
 			char *line = NULL;
 			size_t len = strlen(smiles[next]);
-			if (!(line = malloc(len + 2))) {
+			if (!(line = malloc(len + 16))) {
 				rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 				goto out;
 			}
-			memcpy(line, smiles[next], len);
-			line[len] = '\n';
-			bool sent = send_all(c->fd, line, len + 1);
+			int hl = snprintf(line, 16, "%d ", l.conformers > 0 ? l.conformers : 1);
+			memcpy(line + hl, smiles[next], len);
+			line[hl + (int)len] = '\n';
+			bool sent = send_all(c->fd, line, (size_t)hl + len + 1);
 			free(line);
 			if (!sent) {
 				reap(c, true, NULL);
@@ -478,7 +489,15 @@ int qf_embed_serve(int in_fd, int out_fd, long memory_mb)
 		qf_mol_init(&m);
 		qf_err e;
 		qf_err_init(&e);
-		if (qf_smiles_to_mol(line, NULL, &m, &e)) {
+		char *sp = strchr(line, ' ');
+		long nconf = 1;
+		if (sp) {
+			*sp = '\0';
+			if (!qf_parse_int(line, 1, QF_MAX_CONFORMERS, &nconf))
+				nconf = 1;
+		}
+		const char *smiles = sp ? sp + 1 : line;
+		if (qf_smiles_to_conformers(smiles, NULL, (int)nconf, &m, NULL, &e)) {
 			bool oom = e.rc == QF_ENOMEM || !strcmp(e.code, "system.memory");
 			one_line(e.message);
 			fprintf(out, "err %d %s %s\n", oom, e.code[0] ? e.code : "input.embedding",
@@ -489,7 +508,7 @@ int qf_embed_serve(int in_fd, int out_fd, long memory_mb)
 				break; /* the parent starts a fresh process */
 			continue;
 		}
-		fprintf(out, "ok %d\n", m.natoms);
+		fprintf(out, "ok %d\nemb %s\n", m.natoms, m.embedding ? m.embedding : "{}");
 		for (int i = 0; i < m.natoms; i++)
 			fprintf(out, "%d %.17g %.17g %.17g\n", m.z[i], m.xyz[3 * i], m.xyz[3 * i + 1],
 			        m.xyz[3 * i + 2]);

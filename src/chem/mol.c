@@ -19,6 +19,7 @@ void qf_mol_release(qf_mol *m)
 	free(m->z);
 	free(m->xyz);
 	free(m->smiles);
+	free(m->embedding);
 	qf_mol_init(m);
 }
 
@@ -63,9 +64,10 @@ int qf_mol_copy(qf_mol *dst, const qf_mol *src, qf_err *err)
 		memcpy(tmp.z, src->z, (size_t)src->natoms * sizeof(*tmp.z));
 		memcpy(tmp.xyz, src->xyz, (size_t)src->natoms * 3 * sizeof(*tmp.xyz));
 	}
-	if (src->smiles) {
-		tmp.smiles = strdup(src->smiles);
-		if (!tmp.smiles) {
+	if (src->smiles || src->embedding) {
+		tmp.smiles = src->smiles ? strdup(src->smiles) : NULL;
+		tmp.embedding = src->embedding ? strdup(src->embedding) : NULL;
+		if ((src->smiles && !tmp.smiles) || (src->embedding && !tmp.embedding)) {
 			qf_mol_release(&tmp);
 			return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory",
 			                    "out of memory copying a molecule");

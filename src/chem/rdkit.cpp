@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -34,6 +35,7 @@
 #include <GraphMol/Descriptors/Lipinski.h>
 #include <GraphMol/Descriptors/MolDescriptors.h>
 #include <GraphMol/Descriptors/MolSurf.h>
+#include <GraphMol/Chirality.h>
 #include <GraphMol/DistGeomHelpers/Embedder.h>
 #include <GraphMol/FileParsers/FileParsers.h>
 #include <GraphMol/ForceFieldHelpers/MMFF/MMFF.h>
@@ -247,6 +249,28 @@ std::string stereo_mismatch(const RDKit::RWMol &mol, int conf_id, const Stereo &
 	return "";
 }
 
+/* Stereo the SMILES leaves open, as the JSON of qf_rdkit_out.stereo_json:
+ * tetrahedral centres and double bonds RDKit finds possible but the SMILES
+ * does not specify (Chem.FindPotentialStereo's Unspecified ones). */
+std::string unspecified_stereo(const RDKit::ROMol &mol)
+{
+	RDKit::RWMol copy(mol);
+	std::string centres, bonds;
+	for (const auto &si : RDKit::Chirality::findPotentialStereo(copy, false, true)) {
+		if (si.specified != RDKit::Chirality::StereoSpecified::Unspecified)
+			continue;
+		if (si.type == RDKit::Chirality::StereoType::Atom_Tetrahedral) {
+			centres += (centres.empty() ? "" : ",") + std::to_string(si.centeredOn + 1);
+		} else if (si.type == RDKit::Chirality::StereoType::Bond_Double) {
+			const RDKit::Bond *b = copy.getBondWithIdx(si.centeredOn);
+			bonds += (bonds.empty() ? "[" : ",[") + std::to_string(b->getBeginAtomIdx() + 1) + "," +
+			         std::to_string(b->getEndAtomIdx() + 1) + "]";
+		}
+	}
+	return "{\"unspecified_stereocentres\":[" + centres + "],\"unspecified_double_bonds\":[" +
+	       bonds + "]}";
+}
+
 /* The parse/validation half of both entry points: SMILES -> sanitised
  * molecule with explicit hydrogens, canonical SMILES, charge and radicals
  * in out; the atom count checked against max_atoms. 0, or -1 with out's
@@ -276,6 +300,9 @@ int parse(const char *smiles, int max_atoms, qf_rdkit_out *out, std::unique_ptr<
 
 	int charge = 0, radicals = 0;
 	try {
+		out->stereo_json = strdup(unspecified_stereo(*mol).c_str());
+		if (!out->stereo_json)
+			throw std::bad_alloc();
 		if (wanted)
 			*wanted = stereo_of(*mol);
 		canonical = RDKit::MolToSmiles(*mol);
@@ -375,9 +402,28 @@ std::string close_contact(const RDKit::ROMol &mol, int conf_id)
 	return buf;
 }
 
+/* The checks of a minimised conformer: finite, fragments apart, no close
+ * contact, the SMILES's stereo. "" when it passes, else what failed. */
+std::string check_conformer(RDKit::RWMol &mol, int conf_id, const Stereo &wanted, const char *ff)
+{
+	const RDKit::Conformer &conf = mol.getConformer(conf_id);
+	for (unsigned i = 0; i < mol.getNumAtoms(); i++) {
+		const RDGeom::Point3D &p = conf.getAtomPos(i);
+		if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z))
+			return std::string("the ") + ff + " clean-up gave non-finite coordinates";
+	}
+	separate_fragments(mol, conf_id);
+	std::string why = close_contact(mol, conf_id);
+	if (why.empty())
+		why = stereo_mismatch(mol, conf_id, wanted);
+	return why.empty() ? why : std::string("after the ") + ff + " clean-up " + why;
+}
+
 /* One try: embed from seed, clean up, separate the fragments, check. The
- * conformer id, or -1 with why set to what failed. */
-int embed_once(RDKit::RWMol &mol, int seed, const Stereo &wanted, std::string &why)
+ * conformer id (with its force field and energy), or -1 with why set to
+ * what failed. */
+int embed_once(RDKit::RWMol &mol, int seed, const Stereo &wanted, std::string &why,
+               const char *&ff, double &energy)
 {
 	RDKit::DGeomHelpers::EmbedParameters params = RDKit::DGeomHelpers::ETKDGv3;
 	params.randomSeed = seed;
@@ -394,7 +440,7 @@ int embed_once(RDKit::RWMol &mol, int seed, const Stereo &wanted, std::string &w
 	}
 	/* MMFF answers -1 when it lacks parameters (metals, hypervalent
 	 * atoms): UFF covers the periodic table. */
-	const char *ff = "MMFF94";
+	ff = "MMFF94";
 	auto res = RDKit::MMFF::MMFFOptimizeMolecule(mol, kForceFieldIterations, "MMFF94",
 	                                             kMMFFNonBondedThresh, conf_id);
 	if (res.first == -1) {
@@ -406,71 +452,161 @@ int embed_once(RDKit::RWMol &mol, int seed, const Stereo &wanted, std::string &w
 		      std::to_string(kForceFieldIterations) + " iterations";
 		return -1;
 	}
-	const RDKit::Conformer &conf = mol.getConformer(conf_id);
-	for (unsigned i = 0; i < mol.getNumAtoms(); i++) {
-		const RDGeom::Point3D &p = conf.getAtomPos(i);
-		if (!std::isfinite(p.x) || !std::isfinite(p.y) || !std::isfinite(p.z)) {
-			why = std::string("the ") + ff + " clean-up gave non-finite coordinates";
-			return -1;
-		}
-	}
-	separate_fragments(mol, conf_id);
-	why = close_contact(mol, conf_id);
-	if (!why.empty()) {
-		why = std::string("after the ") + ff + " clean-up " + why;
-		return -1;
-	}
-	why = stereo_mismatch(mol, conf_id, wanted);
-	if (!why.empty()) {
-		why = std::string("after the ") + ff + " clean-up " + why;
-		return -1;
-	}
-	return conf_id;
+	energy = res.second;
+	why = check_conformer(mol, conf_id, wanted, ff);
+	return why.empty() ? conf_id : -1;
 }
 
-int embed(const char *smiles, int max_atoms, qf_rdkit_out *out)
+/* Conformers closer in force-field energy than this after minimisation are
+ * taken for the same minimum (ETKDG's RMSD pruning acts before it). */
+constexpr double kSameMinimumKcal = 1e-3;
+/* ETKDG's RMSD pruning of the starting conformers, Angstrom (heavy atoms). */
+constexpr double kConformerPruneRms = 0.5;
+
+/* out's conformer fields from the conformers kept (id, energy), lowest
+ * first. */
+int take_conformers(const RDKit::RWMol &mol, const std::vector<std::pair<int, double>> &kept,
+                    qf_rdkit_out *out)
+{
+	size_t n = mol.getNumAtoms();
+	out->conf_xyz = static_cast<double *>(std::malloc(kept.size() * n * 3 * sizeof(double)));
+	out->ff_energy = static_cast<double *>(std::malloc(kept.size() * sizeof(double)));
+	if (!out->conf_xyz || !out->ff_energy) {
+		out->out_of_memory = 1;
+		return fail(out, "system.memory", "out of memory in the RDKit module");
+	}
+	for (size_t k = 0; k < kept.size(); k++) {
+		const RDKit::Conformer &conf = mol.getConformer(kept[k].first);
+		for (size_t i = 0; i < n; i++) {
+			const RDGeom::Point3D &p = conf.getAtomPos(static_cast<unsigned>(i));
+			out->conf_xyz[3 * (k * n + i) + 0] = p.x;
+			out->conf_xyz[3 * (k * n + i) + 1] = p.y;
+			out->conf_xyz[3 * (k * n + i) + 2] = p.z;
+		}
+		out->ff_energy[k] = kept[k].second;
+	}
+	out->nconf = static_cast<int>(kept.size());
+	return 0;
+}
+
+/* Several conformers: ETKDGv3 from kEmbedSeed with RMSD pruning, each
+ * minimised, the distinct ones that pass the checks by energy. */
+int embed_many(RDKit::RWMol &mol, const char *smiles, int nconf, const Stereo &wanted,
+               qf_rdkit_out *out, std::vector<std::pair<int, double>> &kept)
+{
+	std::string why;
+	const char *ff = "MMFF94";
+	{
+		LogCapture capture;
+		RDKit::DGeomHelpers::EmbedParameters params = RDKit::DGeomHelpers::ETKDGv3;
+		params.randomSeed = kEmbedSeed;
+		params.pruneRmsThresh = kConformerPruneRms;
+		RDKit::INT_VECT ids = RDKit::DGeomHelpers::EmbedMultipleConfs(mol, nconf, params);
+		if (ids.empty()) {
+			params.useRandomCoords = true;
+			ids = RDKit::DGeomHelpers::EmbedMultipleConfs(mol, nconf, params);
+		}
+		std::vector<std::pair<int, double>> res;
+		if (!ids.empty()) {
+			RDKit::MMFF::MMFFOptimizeMoleculeConfs(mol, res, 1, kForceFieldIterations, "MMFF94",
+			                                       kMMFFNonBondedThresh);
+			if (!res.empty() && res[0].first == -1) {
+				ff = "UFF";
+				RDKit::UFF::UFFOptimizeMoleculeConfs(mol, res, 1, kForceFieldIterations,
+				                                     kUFFVdwThresh);
+			}
+		}
+		why = ids.empty() ? "ETKDG found no coordinates" : "";
+		/* res is in conformer order, as getConformers() lists them */
+		size_t k = 0;
+		for (auto c = mol.beginConformers(); c != mol.endConformers() && k < res.size(); ++c, ++k) {
+			int id = static_cast<int>((*c)->getId());
+			if (res[k].first != 0) {
+				why = std::string("the ") + ff + " clean-up did not converge";
+				continue;
+			}
+			std::string w = check_conformer(mol, id, wanted, ff);
+			if (!w.empty()) {
+				why = w;
+				continue;
+			}
+			kept.emplace_back(id, res[k].second);
+		}
+		if (kept.empty() && why.empty())
+			why = capture.first_error();
+	}
+	if (kept.empty())
+		return fail(out, "input.embedding",
+		            "could not build 3D coordinates for SMILES '" + shown_smiles(smiles) +
+		                "': none of " + std::to_string(nconf) + " conformers (seed " +
+		                std::to_string(kEmbedSeed) + ") passed; the last: " +
+		                (why.empty() ? "no reason given" : why));
+	std::stable_sort(kept.begin(), kept.end(),
+	                 [](const auto &a, const auto &b) { return a.second < b.second; });
+	std::vector<std::pair<int, double>> distinct;
+	for (const auto &c : kept)
+		if (distinct.empty() || c.second - distinct.back().second >= kSameMinimumKcal)
+			distinct.push_back(c);
+	kept.swap(distinct);
+	std::snprintf(out->force_field, sizeof(out->force_field), "%s", ff);
+	out->seed = kEmbedSeed;
+	return 0;
+}
+
+int embed(const char *smiles, int max_atoms, int nconf, qf_rdkit_out *out)
 {
 	std::unique_ptr<RDKit::RWMol> mol;
 	std::string canonical, why;
 	Stereo wanted;
 	if (parse(smiles, max_atoms, out, mol, canonical, &wanted))
 		return -1;
-
-	int conf_id = -1, tries = 0;
-	{
-		LogCapture capture;
-		for (; conf_id < 0 && tries < QF_EMBED_MAX_TRIES; tries++) {
-			try {
-				conf_id = embed_once(*mol, kEmbedSeed + tries, wanted, why);
-			} catch (const std::bad_alloc &) {
-				throw;
-			} catch (const std::exception &e) {
-				why = e.what();
-				conf_id = -1;
+	std::vector<std::pair<int, double>> kept;
+	if (nconf > 1) {
+		if (embed_many(*mol, smiles, nconf, wanted, out, kept))
+			return -1;
+	} else {
+		int conf_id = -1, tries = 0;
+		const char *ff = "MMFF94";
+		double energy = 0;
+		{
+			LogCapture capture;
+			for (; conf_id < 0 && tries < QF_EMBED_MAX_TRIES; tries++) {
+				try {
+					conf_id = embed_once(*mol, kEmbedSeed + tries, wanted, why, ff, energy);
+				} catch (const std::bad_alloc &) {
+					throw;
+				} catch (const std::exception &e) {
+					why = e.what();
+					conf_id = -1;
+				}
+				if (conf_id < 0 && why.empty())
+					why = capture.first_error();
 			}
-			if (conf_id < 0 && why.empty())
-				why = capture.first_error();
 		}
+		if (conf_id < 0)
+			return fail(out, "input.embedding",
+			            "could not build 3D coordinates for SMILES '" + shown_smiles(smiles) +
+			                "': " + std::to_string(tries) + " embedding" + (tries == 1 ? "" : "s") +
+			                " (seeds " + std::to_string(kEmbedSeed) + "-" +
+			                std::to_string(kEmbedSeed + tries - 1) + ") failed; the last: " +
+			                (why.empty() ? "no reason given" : why));
+		kept.emplace_back(conf_id, energy);
+		std::snprintf(out->force_field, sizeof(out->force_field), "%s", ff);
+		out->seed = kEmbedSeed + tries - 1;
 	}
-	if (conf_id < 0)
-		return fail(out, "input.embedding",
-		            "could not build 3D coordinates for SMILES '" + shown_smiles(smiles) + "': " +
-		                std::to_string(tries) + " embedding" + (tries == 1 ? "" : "s") +
-		                " (seeds " + std::to_string(kEmbedSeed) + "-" +
-		                std::to_string(kEmbedSeed + tries - 1) + ") failed; the last: " +
-		                (why.empty() ? "no reason given" : why));
-	return take_atoms(*mol, conf_id, canonical, out);
+	if (take_atoms(*mol, kept[0].first, canonical, out))
+		return -1;
+	return take_conformers(*mol, kept, out);
 }
 
 /* The entry points' common frame: out zeroed, exceptions turned into
  * failures, the success fields freed on failure. */
-int guarded(int (*fn)(const char *, int, qf_rdkit_out *), const char *smiles, int max_atoms,
-            qf_rdkit_out *out)
+int guarded(const std::function<int()> &fn, qf_rdkit_out *out)
 {
 	std::memset(out, 0, sizeof(*out));
 	int rc;
 	try {
-		rc = fn(smiles ? smiles : "", max_atoms, out);
+		rc = fn();
 	} catch (const std::bad_alloc &) {
 		out->out_of_memory = 1;
 		rc = fail(out, "system.memory", "out of memory in the RDKit module");
@@ -478,13 +614,17 @@ int guarded(int (*fn)(const char *, int, qf_rdkit_out *), const char *smiles, in
 		rc = fail(out, "input.smiles", std::string("RDKit failed on SMILES: ") + e.what());
 	}
 	if (rc) {
-		std::free(out->z);
-		std::free(out->xyz);
-		std::free(out->canonical);
+		for (void *p : {static_cast<void *>(out->z), static_cast<void *>(out->xyz),
+		                static_cast<void *>(out->canonical), static_cast<void *>(out->conf_xyz),
+		                static_cast<void *>(out->ff_energy), static_cast<void *>(out->stereo_json)})
+			std::free(p);
 		out->z = nullptr;
 		out->xyz = nullptr;
 		out->canonical = nullptr;
-		out->natoms = 0;
+		out->conf_xyz = nullptr;
+		out->ff_energy = nullptr;
+		out->stereo_json = nullptr;
+		out->natoms = out->nconf = 0;
 		out->charge = 0;
 		out->uhf = 0;
 	}
@@ -499,15 +639,15 @@ extern "C" __attribute__((visibility("default"))) int qf_rdkit_abi(void)
 }
 
 extern "C" __attribute__((visibility("default"))) int qf_rdkit_embed(const char *smiles, int max_atoms,
-                                                                     qf_rdkit_out *out)
+                                                                     int conformers, qf_rdkit_out *out)
 {
-	return guarded(embed, smiles, max_atoms, out);
+	return guarded([&] { return embed(smiles ? smiles : "", max_atoms, conformers, out); }, out);
 }
 
 extern "C" __attribute__((visibility("default"))) int qf_rdkit_parse(const char *smiles, int max_atoms,
                                                                      qf_rdkit_out *out)
 {
-	return guarded(check_only, smiles, max_atoms, out);
+	return guarded([&] { return check_only(smiles ? smiles : "", max_atoms, out); }, out);
 }
 
 /* ---- descriptors ------------------------------------------------------------

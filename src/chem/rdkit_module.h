@@ -14,8 +14,9 @@
 #define QF_RDKIT_MODULE_H
 
 /* Bumped whenever qf_rdkit_out, qf_rdkit_embed, qf_rdkit_props or
- * qf_rdkit_descriptors change (3: qf_rdkit_parse). */
-#define QF_RDKIT_ABI 3
+ * qf_rdkit_descriptors change (3: qf_rdkit_parse; 4: conformers and the
+ * embedding's description). */
+#define QF_RDKIT_ABI 4
 
 /* The module's file name, and the names of its SMILES functions. */
 #define QF_RDKIT_MODULE_FILE "qforge-rdkit.so"
@@ -31,6 +32,18 @@ typedef struct qf_rdkit_out {
 	int charge;       /* sum of the formal charges */
 	int uhf;          /* radical electrons */
 	char *canonical;  /* RDKit's canonical SMILES (malloc) */
+	/* Embedding only: the distinct conformers that passed the checks, lowest
+	 * force-field energy first (xyz above is conformer 0's); conf_xyz holds
+	 * 3 * natoms per conformer, ff_energy each one's energy in kcal/mol. */
+	int nconf;
+	double *conf_xyz;    /* (malloc) */
+	double *ff_energy;   /* (malloc) */
+	int seed;            /* ETKDG seed of the kept conformer */
+	char force_field[8]; /* "MMFF94" or "UFF" */
+	/* Parse and embedding: stereo the SMILES leaves open, as JSON
+	 * {"unspecified_stereocentres":[atom...],"unspecified_double_bonds":
+	 * [[atom,atom]...]} with 1-based atom numbers (malloc). */
+	char *stereo_json;
 	/* On failure: */
 	int out_of_memory; /* 1: a system error, not the SMILES's fault */
 	char code[32];    /* input.smiles, input.embedding, input.too_many_atoms */
@@ -40,11 +53,15 @@ typedef struct qf_rdkit_out {
 /* int qf_rdkit_abi(void): QF_RDKIT_ABI of the module. */
 typedef int (*qf_rdkit_abi_fn)(void);
 
-/* int qf_rdkit_embed(const char *smiles, int max_atoms, qf_rdkit_out *out):
- * SMILES -> 3D (see src/chem/rdkit.cpp). out is zeroed by the module first.
- * 0 with the success fields set, or -1 with code and message set (and the
- * success fields NULL/0). Thread-safe. */
-typedef int (*qf_rdkit_embed_fn)(const char *smiles, int max_atoms, qf_rdkit_out *out);
+/* int qf_rdkit_embed(const char *smiles, int max_atoms, int conformers,
+ * qf_rdkit_out *out): SMILES -> 3D (see src/chem/rdkit.cpp); conformers 1
+ * is one structure from the fixed seed sequence, more embeds that many
+ * (ETKDGv3, RMSD-pruned), minimises each and keeps the distinct ones that
+ * pass the checks. out is zeroed by the module first. 0 with the success
+ * fields set, or -1 with code and message set (and the success fields
+ * NULL/0). Thread-safe. */
+typedef int (*qf_rdkit_embed_fn)(const char *smiles, int max_atoms, int conformers,
+                                 qf_rdkit_out *out);
 
 /* int qf_rdkit_parse(const char *smiles, int max_atoms, qf_rdkit_out *out):
  * the same without the 3D part: parse, sanitise, add hydrogens, count

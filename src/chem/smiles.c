@@ -13,6 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "qf/limits.h"
 #include "qf/str.h"
 #include "rdkit_module.h"
 
@@ -68,15 +71,73 @@ static void load(void)
 	parse_fn = pfn;
 }
 
-/* Both entry points: checks of the text, the module, then out -> m (with
- * coordinates when the module gave them, else zeros). */
-static int from_module(const char *smiles, const char *name, bool embed, qf_mol *m, qf_err *err)
+void qf_conformers_release(qf_conformers *c)
+{
+	if (!c)
+		return;
+	free(c->xyz);
+	free(c->ff_energy);
+	memset(c, 0, sizeof(*c));
+}
+
+/* m->embedding from the module's answer: how, and the stereo left open. */
+static char *embedding_json(const qf_rdkit_out *out, int requested)
+{
+	json_error_t je;
+	json_t *doc = out->stereo_json ? json_loads(out->stereo_json, 0, &je) : NULL;
+	if (!doc)
+		doc = json_object();
+	json_t *how = json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:f}", "method", "ETKDGv3", "force_field",
+	                        out->force_field, "seed", out->seed, "conformers_requested", requested,
+	                        "conformers", out->nconf, "conformer", 0, "ff_energy_kcal",
+	                        out->nconf > 0 ? out->ff_energy[0] : 0.0);
+	char *text = NULL;
+	if (doc && how && !json_object_update(how, doc))
+		text = json_dumps(how, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(12));
+	json_decref(how);
+	json_decref(doc);
+	return text;
+}
+
+int qf_embedding_of_conformer(const char *embedding, int k, double ff_energy, char **out,
+                              qf_err *err)
+{
+	json_error_t je;
+	json_t *doc = embedding ? json_loads(embedding, 0, &je) : json_object();
+	*out = NULL;
+	if (doc) {
+		json_object_set_new(doc, "conformer", json_integer(k));
+		json_object_set_new(doc, "ff_energy_kcal", json_real(ff_energy));
+		*out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(12));
+		json_decref(doc);
+	}
+	return *out ? 0 : qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+}
+
+static void release_out(qf_rdkit_out *out)
+{
+	free(out->z);
+	free(out->xyz);
+	free(out->canonical);
+	free(out->conf_xyz);
+	free(out->ff_energy);
+	free(out->stereo_json);
+}
+
+/* Every entry point: checks of the text, the module, then out -> m (with
+ * coordinates when the module gave them, else zeros) and c. conformers 0:
+ * no embedding (qf_smiles_check). */
+static int from_module(const char *smiles, const char *name, int conformers, qf_mol *m,
+                       qf_conformers *c, qf_err *err)
 {
 	if (!smiles || !*smiles)
 		return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles", "empty SMILES");
 	if (strlen(smiles) > QF_MAX_SMILES)
 		return qf_err_set(err, QF_CAT_VALIDATION, "input.smiles", "SMILES longer than %d characters",
 		                  QF_MAX_SMILES);
+	if (conformers > QF_MAX_CONFORMERS)
+		return qf_err_set(err, QF_CAT_VALIDATION, "input.conformers",
+		                  "at most %d conformers per molecule", QF_MAX_CONFORMERS);
 	pthread_once(&load_once, load);
 	if (!embed_fn)
 		return qf_err_set(err, QF_CAT_SYSTEM, "system.rdkit",
@@ -84,7 +145,9 @@ static int from_module(const char *smiles, const char *name, bool embed, qf_mol 
 		                  "with make, or install librdkit1 (scripts/install-deps)",
 		                  load_error);
 	qf_rdkit_out out;
-	if ((embed ? embed_fn : parse_fn)(smiles, QF_MAX_ATOMS, &out) != 0) {
+	int mrc = conformers > 0 ? embed_fn(smiles, QF_MAX_ATOMS, conformers, &out)
+	                         : parse_fn(smiles, QF_MAX_ATOMS, &out);
+	if (mrc != 0) {
 		if (out.out_of_memory)
 			return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "%s", out.message);
 		return qf_err_set(err, QF_CAT_VALIDATION, out.code, "%s", out.message);
@@ -98,6 +161,8 @@ static int from_module(const char *smiles, const char *name, bool embed, qf_mol 
 		                smiles, strlen(smiles) > 60 ? "..." : "", out.natoms, QF_MAX_SMILES_ATOMS);
 	if (rc == 0)
 		rc = qf_mol_resize(m, out.natoms, err);
+	if (rc == 0 && conformers > 0 && !(m->embedding = embedding_json(&out, conformers)))
+		rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	if (rc == 0) {
 		memcpy(m->z, out.z, (size_t)out.natoms * sizeof(*m->z));
 		if (out.xyz) /* else the zeros of qf_mol_resize */
@@ -108,19 +173,32 @@ static int from_module(const char *smiles, const char *name, bool embed, qf_mol 
 		free(m->smiles);
 		m->smiles = out.canonical;
 		out.canonical = NULL;
+		if (c) {
+			c->n = out.nconf;
+			c->xyz = out.conf_xyz;
+			c->ff_energy = out.ff_energy;
+			out.conf_xyz = NULL;
+			out.ff_energy = NULL;
+		}
 	}
-	free(out.z);
-	free(out.xyz);
-	free(out.canonical);
+	release_out(&out);
 	return rc;
 }
 
 int qf_smiles_to_mol(const char *smiles, const char *name, qf_mol *m, qf_err *err)
 {
-	return from_module(smiles, name, true, m, err);
+	return from_module(smiles, name, 1, m, NULL, err);
+}
+
+int qf_smiles_to_conformers(const char *smiles, const char *name, int conformers, qf_mol *m,
+                            qf_conformers *c, qf_err *err)
+{
+	if (c)
+		memset(c, 0, sizeof(*c));
+	return from_module(smiles, name, conformers < 1 ? 1 : conformers, m, c, err);
 }
 
 int qf_smiles_check(const char *smiles, const char *name, qf_mol *m, qf_err *err)
 {
-	return from_module(smiles, name, false, m, err);
+	return from_module(smiles, name, 0, m, NULL, err);
 }

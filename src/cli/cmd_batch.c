@@ -55,6 +55,8 @@ static const char usage[] =
 	"  --embed-timeout S      SMILES: seconds to make one 3D structure (default 60)\n"
 	"  --embed-memory MB      SMILES: memory of each embedding process (default 2048)\n"
 	"  --embed-processes N    SMILES: embedding processes at once (default: the cores)\n"
+	"  --conformers N         SMILES: embed N conformers (ETKDGv3, RMSD-pruned, each\n"
+	"                         minimised with MMFF94), keep the lowest (default 1)\n"
 	"all commands:\n"
 	"  --store URL            sqlite:PATH or postgresql://... (default $QF_STORE or\n"
 	"                         sqlite:var/qforge.db)\n";
@@ -62,7 +64,7 @@ static const char usage[] =
 enum {
 	OPT_STORE = 256, OPT_NAME, OPT_PRIORITY, OPT_ATTEMPTS, OPT_FORCE, OPT_FORMAT, OPT_JSON,
 	OPT_TIMEOUT_WAIT, OPT_FAILED, OPT_XTB, OPT_HELP, OPT_SPEC, OPT_INTERVAL, OPT_EMBED_TIMEOUT,
-	OPT_EMBED_MEMORY, OPT_EMBED_PROCESSES,
+	OPT_EMBED_MEMORY, OPT_EMBED_PROCESSES, OPT_CONFORMERS,
 };
 
 static const struct option options[] = {
@@ -91,6 +93,7 @@ static const struct option options[] = {
 	{"embed-timeout", required_argument, NULL, OPT_EMBED_TIMEOUT},
 	{"embed-memory", required_argument, NULL, OPT_EMBED_MEMORY},
 	{"embed-processes", required_argument, NULL, OPT_EMBED_PROCESSES},
+	{"conformers", required_argument, NULL, OPT_CONFORMERS},
 	{"xtb", required_argument, NULL, OPT_XTB},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
@@ -175,6 +178,12 @@ static int parse_args(int argc, char **argv, struct batch_args *a)
 				return cli_usage_error("batch", "--embed-processes needs a number from 1 to %d",
 				                       QF_EMBED_MAX_PROCESSES);
 			a->embed.processes = (int)l;
+			break;
+		case OPT_CONFORMERS:
+			if (!qf_parse_int(optarg, 1, QF_MAX_CONFORMERS, &l))
+				return cli_usage_error("batch", "--conformers needs a number from 1 to %d",
+				                       QF_MAX_CONFORMERS);
+			a->embed.conformers = (int)l;
 			break;
 		case OPT_XTB: a->xtb = optarg; break;
 		case OPT_HELP: fputs(usage, stdout); return 1;

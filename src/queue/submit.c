@@ -154,6 +154,8 @@ static int embed_chunk(qf_submitter *s, qf_err *err)
 	}
 	struct progress_ctx pc = {s, s->embedded + s->embed_failed};
 	rc = qf_embed_many(&s->embed, smi, mols, errs, failed, k, embed_progress, &pc, err);
+	for (size_t j = 0; j < k; j++) /* the description was set on the copy */
+		s->mols[idx[j]].embedding = mols[j].embedding;
 	if (rc)
 		goto out;
 	/* From the last, so drop() moves only items already looked at. */

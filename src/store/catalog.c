@@ -105,6 +105,7 @@ static const qf__column molecules[] = {
 	{"smiles", QF__TEXT, 0, 0, NULL},
 	CREATED_IDX,
 	{"input_text", QF__TEXT, 0, QF_QUEUE_MAX_INPUT_BYTES, NULL}, /* 006_server */
+	{"embedding", QF__JSON, 0, 0, NULL},                         /* 011_embedding */
 };
 
 static const qf__column batches[] = {

@@ -252,8 +252,8 @@ static int prepare_submit(submit *sb, qf_err *err)
 	snprintf(sql, sizeof(sql),
 	         "INSERT INTO molecules (id, owner_id, org_id, name, formula, natoms, charge, uhf, "
 	         "atomic_numbers, coordinates, input_format, input_sha256, geometry_sha256, smiles, "
-	         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, %s, %s, ?, ?, ?, ?, ?)",
-	         J, J);
+	         "created_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, %s, %s, ?, ?, ?, ?, ?, %s)",
+	         J, J, J);
 	if ((rc = qf__db_prepare(sb->db, sql, &sb->mol_insert, err)))
 		return rc;
 	snprintf(sql, sizeof(sql),
@@ -418,6 +418,7 @@ static int find_molecule(submit *sb, const qf_submit_item *it, int charge, int u
 	                                  ? m->smiles
 	                                  : NULL);
 	qf__stmt_bind_str(st, 15, ts);
+	qf__stmt_bind_str(st, 16, m->embedding);
 	rc = qf__stmt_done(st, err);
 	free(zs_s);
 	free(xyz_s);
@@ -740,7 +741,7 @@ static json_t *load_col(qf__stmt *st, int i)
 #define CLAIM_COLS                                                                                 \
 	"c.attempt, c.owner_id, c.org_id, c.batch_id, c.charge, c.uhf, c.spec, c.max_attempts, "      \
 	"c.input_text, c.input_format, c.input_source, c.input_record, c.resume_coordinates, m.name, " \
-	"m.atomic_numbers, m.coordinates, m.smiles"
+	"m.atomic_numbers, m.coordinates, m.smiles, m.embedding"
 
 /* Fill c from the row of a claimed job; false when the row cannot be run
  * (a spec or a geometry that does not parse: a damaged row). */
@@ -801,7 +802,8 @@ static bool claim_from_row(qf__stmt *st, qf_claim *c, char *why, size_t whylen)
 	c->mol.charge = charge;
 	c->mol.uhf = uhf;
 	qf_strlcpy(c->mol.name, (s = qf__stmt_col_text(st, 13, NULL)) ? s : "", sizeof(c->mol.name));
-	if ((s = qf__stmt_col_text(st, 16, NULL)) && !(c->mol.smiles = strdup(s))) {
+	if (((s = qf__stmt_col_text(st, 16, NULL)) && !(c->mol.smiles = strdup(s))) ||
+	    ((s = qf__stmt_col_text(st, 17, NULL)) && !(c->mol.embedding = strdup(s)))) {
 		snprintf(why, whylen, "out of memory");
 		return false;
 	}

@@ -247,7 +247,7 @@ static int check_job(const qf_job *j, size_t k, qf_err *err)
 static const char *const mol_cols[] = {"id", "owner_id", "org_id", "name", "formula", "natoms",
                                        "charge", "uhf", "atomic_numbers", "coordinates",
                                        "input_format", "input_sha256", "geometry_sha256", "smiles",
-                                       "created_at"};
+                                       "created_at", "embedding"};
 
 #define RESULT_COLS QF__RESULT_COLS
 #define N_RESULT_COLS QF__N_RESULT_COLS
@@ -358,10 +358,13 @@ static int add_molecule(rec *r, const qf_job *j, const char *id, qf_err *err)
 	qf__bulk_text(b, j->geometry_sha256);
 	qf__bulk_text(b, m->smiles && *m->smiles ? m->smiles : NULL);
 	qf__bulk_time(b, r->now);
-	if (rc || rc2) {
+	json_error_t je;
+	json_t *emb = m->embedding ? json_loads(m->embedding, 0, &je) : NULL;
+	int rc3 = qf__bulk_json(b, emb, err); /* NULL (none, or not JSON): null */
+	if (rc || rc2 || rc3) {
 		b->rc = b->rc ? b->rc : QF_EINVAL;
 		qf__bulk_end_row(b, NULL);
-		return rc ? rc : rc2;
+		return rc ? rc : rc2 ? rc2 : rc3;
 	}
 	return end_row(r, b, err);
 }

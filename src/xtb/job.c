@@ -119,10 +119,13 @@ static json_t *molecule_json(const qf_job *j)
 		json_array_append_new(xyz, json_pack("[fff]", m->xyz[3 * i], m->xyz[3 * i + 1],
 		                                     m->xyz[3 * i + 2]));
 	}
-	return json_pack("{s:s,s:i,s:i,s:i,s:o,s:o,s:o,s:s}", "formula", formula, "natoms",
+	json_error_t je;
+	json_t *emb = m->embedding ? json_loads(m->embedding, 0, &je) : NULL;
+	return json_pack("{s:s,s:i,s:i,s:i,s:o,s:o,s:o,s:s,s:o}", "formula", formula, "natoms",
 	                 m->natoms, "charge", m->charge, "uhf", m->uhf, "smiles",
 	                 str_or_null(m->smiles), "atomic_numbers", zs, "coordinates_angstrom", xyz,
-	                 "geometry_sha256", j->geometry_sha256);
+	                 "geometry_sha256", j->geometry_sha256, "embedding",
+	                 emb ? emb : json_null());
 }
 
 /* "slurm": {"job_id", "array_task_id", "node"}, or null outside Slurm. */
@@ -389,12 +392,12 @@ int qf_job_from_json(qf_job *j, const json_t *doc, qf_err *err)
 		qf_strlcpy(j->source, json_string_value(source), sizeof(j->source));
 	j->record = json_is_integer(record) ? (int)json_integer_value(record) : 0;
 
-	json_t *zs = NULL, *xyz = NULL, *smiles = NULL;
+	json_t *zs = NULL, *xyz = NULL, *smiles = NULL, *embedding = NULL;
 	const char *gsha = NULL;
 	int natoms = 0, charge = 0, uhf = 0;
-	if (json_unpack(molecule, "{s:i,s:i,s:i,s:o,s:o,s?o,s:s}", "natoms", &natoms, "charge",
+	if (json_unpack(molecule, "{s:i,s:i,s:i,s:o,s:o,s?o,s:s,s?o}", "natoms", &natoms, "charge",
 	                &charge, "uhf", &uhf, "atomic_numbers", &zs, "coordinates_angstrom", &xyz,
-	                "smiles", &smiles, "geometry_sha256", &gsha) ||
+	                "smiles", &smiles, "geometry_sha256", &gsha, "embedding", &embedding) ||
 	    !json_is_array(zs) || !json_is_array(xyz) || (int)json_array_size(zs) != natoms ||
 	    (int)json_array_size(xyz) != natoms || natoms < 0 || natoms > QF_MAX_ATOMS)
 		return load_err(err, "molecule is incomplete");
@@ -412,6 +415,9 @@ int qf_job_from_json(qf_job *j, const json_t *doc, qf_err *err)
 	j->mol.uhf = uhf;
 	qf_strlcpy(j->mol.name, name, sizeof(j->mol.name));
 	if (json_is_string(smiles) && !(j->mol.smiles = strdup(json_string_value(smiles))))
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	if (json_is_object(embedding) &&
+	    !(j->mol.embedding = json_dumps(embedding, JSON_COMPACT | JSON_REAL_PRECISION(17))))
 		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	qf_strlcpy(j->geometry_sha256, gsha, sizeof(j->geometry_sha256));
 

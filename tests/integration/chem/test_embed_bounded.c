@@ -11,6 +11,7 @@
  */
 #include "qftest.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +234,62 @@ static void test_batch_submit_mixed_file(void **state)
 	qft_output_release(&o);
 }
 
+/* --conformers against RDKit's Python conformer search with the same seed:
+ * the lowest MMFF94 energy kept equals Python's, and the stereo the SMILES
+ * leaves open (noted in the molecule's embedding) is FindPotentialStereo's. */
+static void test_conformers_as_python(void **state)
+{
+	(void)state;
+	static const char *const smi[] = {"CCCCCC[C@H](O)CC", "CC(O)CC=CC", "OCCCCCCN",
+	                                  "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "C/C=C/C(N)C(=O)O"};
+	const size_t n = sizeof(smi) / sizeof(smi[0]);
+	const char *argv[16] = {"/usr/bin/python3", QF_SOURCE_DIR "/tests/integration/chem/conformer_check.py",
+	                        "10"};
+	for (size_t i = 0; i < n; i++)
+		argv[3 + i] = smi[i];
+	argv[3 + n] = NULL;
+	qft_output o;
+	qft_run(&o, argv, NULL, NULL, 300);
+	if (o.exit_code != 0)
+		fail_msg("conformer_check.py: %s", o.err);
+	char *save = NULL;
+	char *line = strtok_r(o.out, "\n", &save);
+	for (size_t i = 0; i < n; i++, line = strtok_r(NULL, "\n", &save)) {
+		assert_non_null(line);
+		json_error_t je;
+		json_t *py = json_loads(line, 0, &je);
+		assert_non_null(py);
+		qf_mol m;
+		qf_mol_init(&m);
+		qf_conformers c;
+		qf_err e;
+		qf_err_init(&e);
+		if (qf_smiles_to_conformers(smi[i], NULL, 10, &m, &c, &e))
+			fail_msg("%s: %s", smi[i], e.message);
+		json_t *emb = json_loads(m.embedding, 0, &je);
+		assert_non_null(emb);
+		double ours = json_real_value(json_object_get(emb, "ff_energy_kcal"));
+		double theirs = json_real_value(json_object_get(py, "lowest"));
+		print_message("%-30s %d distinct conformers, lowest %.6f kcal/mol (Python %.6f)\n",
+		              smi[i], c.n, ours, theirs);
+		if (fabs(ours - theirs) > 1e-6)
+			fail_msg("%s: lowest conformer %.10f kcal/mol, Python's %.10f", smi[i], ours, theirs);
+		assert_true(c.n >= 1);
+		assert_true(fabs(c.ff_energy[0] - ours) < 1e-9);
+		for (int k = 1; k < c.n; k++)
+			assert_true(c.ff_energy[k] >= c.ff_energy[k - 1]);
+		assert_true(json_equal(json_object_get(emb, "unspecified_stereocentres"),
+		                       json_object_get(py, "centres")));
+		assert_true(json_equal(json_object_get(emb, "unspecified_double_bonds"),
+		                       json_object_get(py, "bonds")));
+		json_decref(emb);
+		json_decref(py);
+		qf_conformers_release(&c);
+		qf_mol_release(&m);
+	}
+	qft_output_release(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_limits_end_one_molecule_not_the_call),
 		cmocka_unit_test(test_bad_smiles_keep_their_errors),
 		cmocka_unit_test(test_batch_submit_mixed_file),
+		cmocka_unit_test(test_conformers_as_python),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
