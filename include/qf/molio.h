@@ -48,7 +48,8 @@ void qf_reader_free(qf_reader *r);
  * is not freed) and is left empty on error or at the end.
  * Error codes of reading: input.empty, input.binary, input.format,
  * input.line_too_long, input.atom_count, input.too_many_atoms,
- * input.element, input.coordinates, input.syntax, and RDKit's
+ * input.element, input.coordinates, input.syntax, input.periodic (XYZ:
+ * a Lattice= or true pbc= on an extended XYZ comment line), and RDKit's
  * input.smiles / input.embedding; qf_mol_parse adds input.multiple. */
 int qf_reader_next(qf_reader *r, qf_mol *m, qf_err *err);
 bool qf_reader_can_continue(const qf_reader *r);

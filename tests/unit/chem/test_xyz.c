@@ -202,6 +202,64 @@ static void test_malformed(void **state)
 		 "odd number of electrons (1)", 0, 0, 0},
 		{"H+ alone", "1\nproton\nH 0 0 0\n", 0, AT_VALIDATE, "input.charge", 0, NULL, 0, 1, 0},
 		{"uhf above electrons", "1\nx\nH 0 0 0\n", 0, AT_VALIDATE, "input.charge", 0, NULL, 0, 0, 3},
+		/* extended XYZ comment lines */
+		{"unterminated quote", "1\nname=\"water\nHe 0 0 0\n", 0, AT_READ, "input.syntax", 2,
+		 "column 6: the \" quote opened here is not closed", 0, 0, 0},
+		{"unterminated brace", "1\nProperties={species:S:1:pos:R:3\nHe 0 0 0\n", 0, AT_READ,
+		 "input.syntax", 2, "the { opened here is not closed", 0, 0, 0},
+		{"trailing backslash", "1\nname=x\\\nHe 0 0 0\n", 0, AT_READ, "input.syntax", 2,
+		 "backslash", 0, 0, 0},
+		{"'=' without a key", "1\n=x name=y\nHe 0 0 0\n", 0, AT_READ, "input.syntax", 2,
+		 "column 1: '=' with no key", 0, 0, 0},
+		{"Properties without pos", "1\nProperties=species:S:1:forces:R:3\nHe 0 0 0\n", 0,
+		 AT_READ, "input.syntax", 2, "no pos:R:3 column", 0, 0, 0},
+		{"Properties without species", "1\nProperties=pos:R:3\n0 0 0\n", 0, AT_READ,
+		 "input.syntax", 2, "no species:S:1 (or Z:I:1) column", 0, 0, 0},
+		{"pos:R:2", "1\nProperties=species:S:1:pos:R:2\nHe 0 0\n", 0, AT_READ, "input.syntax",
+		 2, "pos:R:2: positions are pos:R:3", 0, 0, 0},
+		{"pos:I:3", "1\nProperties=species:S:1:pos:I:3\nHe 0 0 0\n", 0, AT_READ,
+		 "input.syntax", 2, "pos:I:3", 0, 0, 0},
+		{"species:S:2", "1\nProperties=species:S:2:pos:R:3\nHe x 0 0 0\n", 0, AT_READ,
+		 "input.syntax", 2, "species:S:1", 0, 0, 0},
+		{"pos twice", "1\nProperties=species:S:1:pos:R:3:pos:R:3\nHe 0 0 0 0 0 0\n", 0,
+		 AT_READ, "input.syntax", 2, "names the pos column twice", 0, 0, 0},
+		{"Properties not triples", "1\nProperties=species:S:1:pos:R\nHe 0 0 0\n", 0, AT_READ,
+		 "input.syntax", 2, "name:type:columns triples", 0, 0, 0},
+		{"Properties unknown type", "1\nProperties=species:S:1:pos:R:3:q:X:1\nHe 0 0 0 1\n", 0,
+		 AT_READ, "input.syntax", 2, NULL, 0, 0, 0},
+		{"Properties zero columns", "1\nProperties=species:S:1:pos:R:3:q:R:0\nHe 0 0 0\n", 0,
+		 AT_READ, "input.syntax", 2, NULL, 0, 0, 0},
+		{"Properties too many columns",
+		 "1\nProperties=species:S:1:pos:R:3:f:R:4000\nHe 0 0 0\n", 0, AT_READ, "input.syntax",
+		 2, "more than 2048 columns", 0, 0, 0},
+		{"atom line short of Properties",
+		 "2\nProperties=species:S:1:pos:R:3:forces:R:3\nHe 0 0 0 1 2 3\nHe 0 0 3 1 2\n", 0,
+		 AT_READ, "input.syntax", 4, "Properties= declares 7 columns, atom 2 has 6", 0, 0, 0},
+		{"Lattice with 8 numbers", "1\nLattice=\"10 0 0 0 10 0 0 0\" pbc=\"F F F\"\nHe 0 0 0\n",
+		 0, AT_READ, "input.syntax", 2, "Lattice= must be 9 numbers (three cell vectors), got 8",
+		 0, 0, 0},
+		{"Lattice with a word", "1\nLattice=\"10 0 0 0 10 0 0 0 ten\"\nHe 0 0 0\n", 0,
+		 AT_READ, "input.syntax", 2, "'ten' is not a number", 0, 0, 0},
+		{"Lattice as a flag", "1\nname=x Lattice\nHe 0 0 0\n", 0, AT_READ, "input.syntax", 2,
+		 "got 1", 0, 0, 0},
+		{"Lattice", "1\nLattice=\"10 0 0 0 10 0 0 0 10\" Properties=species:S:1:pos:R:3\n"
+		            "He 0 0 0\n", 0, AT_READ, "input.periodic", 2, "periodic cell (Lattice=)", 0,
+		 0, 0},
+		{"lowercase lattice", "1\nlattice={10 0 0 0 10 0 0 0 10}\nHe 0 0 0\n", 0, AT_READ,
+		 "input.periodic", 2, NULL, 0, 0, 0},
+		{"Lattice with pbc F F F", "1\nLattice=\"10 0 0 0 10 0 0 0 10\" pbc=\"F F F\"\n"
+		                           "He 0 0 0\n", 0, AT_READ, "input.periodic", 2, NULL, 0, 0, 0},
+		{"pbc T T T", "1\npbc=\"T T T\"\nHe 0 0 0\n", 0, AT_READ, "input.periodic", 2,
+		 "periodic (pbc=\"T T T\")", 0, 0, 0},
+		{"pbc F F T", "1\nname=slab pbc=\"F F T\"\nHe 0 0 0\n", 0, AT_READ, "input.periodic",
+		 2, NULL, 0, 0, 0},
+		{"pbc flag", "1\nname=x pbc\nHe 0 0 0\n", 0, AT_READ, "input.periodic", 2, NULL, 0, 0,
+		 0},
+		{"pbc True", "1\npbc=True\nHe 0 0 0\n", 0, AT_READ, "input.periodic", 2, NULL, 0, 0, 0},
+		{"pbc two values", "1\npbc=\"F F\"\nHe 0 0 0\n", 0, AT_READ, "input.syntax", 2,
+		 "pbc= must be T or F", 0, 0, 0},
+		{"pbc a word", "1\npbc=maybe\nHe 0 0 0\n", 0, AT_READ, "input.syntax", 2, "'maybe'", 0,
+		 0, 0},
 		{"coordinate beyond 1e5 A", "1\nx\nHe 0 0 1e6\n", 0, AT_VALIDATE, "input.coordinates", 0,
 		 NULL, 0, 0, 0},
 	};
@@ -367,6 +425,117 @@ static void test_large(void **state)
 	qf_buf_release(&b);
 }
 
+/* Extended XYZ comment lines that read: names, columns, flags, quoting. */
+static void test_extended(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *what, *source, *text, *name;
+		double x1; /* x of the last atom */
+	} rows[] = {
+		{"name key", "w.xyz", "1\nname=water\nHe 1 2 3\n", "water", 1},
+		{"name key, any case", "w.xyz", "1\nNAME=water pbc=\"F F F\"\nHe 1 2 3\n", "water", 1},
+		{"quoted name with escapes", "w.xyz",
+		 "1\nname=\"water \\\"dimer\\\"\" energy=-76.4\nHe 1 2 3\n", "water \"dimer\"", 1},
+		{"curly name", "w.xyz", "1\nname={two words} Time=0.5\nHe 1 2 3\n", "two words", 1},
+		{"blanks around =", "w.xyz", "1\nenergy = -1.0 name = w2\nHe 1 2 3\n", "w2", 1},
+		{"no name key: the file", "/d/w.xyz", "1\nenergy=-1.0 pbc=F\nHe 1 2 3\n", "w", 1},
+		{"empty name: the file", "/d/w.xyz", "1\nname=\"\" config_type=x\nHe 1 2 3\n", "w", 1},
+		{"the last name wins", "w.xyz", "1\nname=a name=b\nHe 1 2 3\n", "b", 1},
+		{"pbc F F F, comma list", "w.xyz", "1\nname=x pbc=\"F,F,F\"\nHe 1 2 3\n", "x", 1},
+		{"pbc False", "w.xyz", "1\nname=x pbc=False\nHe 1 2 3\n", "x", 1},
+		{"forces and charges", "w.xyz",
+		 "2\nProperties=species:S:1:pos:R:3:forces:R:3:charges:R:1 name=f\n"
+		 "He 1 2 3 0.1 0.2 0.3 0.0\nHe 4 5 6 0.1 0.2 0.3 0.0\n", "f", 4},
+		{"columns beyond those declared", "w.xyz",
+		 "1\nProperties=species:S:1:pos:R:3 name=x\nHe 1 2 3 9 9\n", "x", 1},
+		{"pos before species", "w.xyz",
+		 "2\nProperties=pos:R:3:species:S:1 name=p\n1 2 3 He\n4 5 6 He\n", "p", 4},
+		{"Z column, other columns first", "w.xyz",
+		 "1\nProperties=tags:I:1:Z:I:1:mass:R:1:pos:R:3\n7 2 4.0 1 2 3\n", "w", 1},
+		{"species and Z: species", "w.xyz",
+		 "1\nProperties=Z:I:1:species:S:1:pos:R:3\n1 He 1 2 3\n", "w", 1},
+		{"plain title, kept", "w.xyz", "1\nhelium, \"the\" atom\nHe 1 2 3\n",
+		 "helium, \"the\" atom", 1},
+		{"plain title, unbalanced quote", "w.xyz", "1\n5\" ruler {\nHe 1 2 3\n", "5\" ruler {", 1},
+		{"'=' only inside quotes: plain", "w.xyz", "1\nsee \"a=b\"\nHe 1 2 3\n", "see \"a=b\"", 1},
+		{"the name is sanitised", "w.xyz", "1\nname=\"a\tb\"\nHe 1 2 3\n", "a b", 1},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		qf_mol m;
+		qf_err e;
+		qf_err_init(&e);
+		if (qf_mol_parse(&m, QF_FMT_XYZ, rows[i].source, rows[i].text, strlen(rows[i].text), &e))
+			fail_msg("%s: %s", rows[i].what, e.message);
+		if (strcmp(m.name, rows[i].name))
+			fail_msg("%s: name '%s', expected '%s'", rows[i].what, m.name, rows[i].name);
+		assert_int_equal(m.z[m.natoms - 1], 2);
+		assert_close(m.xyz[3 * (m.natoms - 1)], rows[i].x1, 1e-12);
+		assert_close(m.xyz[3 * (m.natoms - 1) + 2], rows[i].x1 + 2, 1e-12);
+		qf_mol_release(&m);
+	}
+
+	/* Frames of a multi-frame file without name=: "<base>:<frame>"; a
+	 * periodic frame is refused and the next one still read. */
+	const char *text = "1\nenergy=-1\nHe 0 0 0\n"
+	                   "1\nLattice=\"9 0 0 0 9 0 0 0 9\" pbc=\"T T T\"\nHe 0 0 0\n"
+	                   "2\nProperties=species:S:1:pos:R:3:forces:R:3\n"
+	                   "He 0 0 0 1 1 1\nHe 0 0 3 1 1 1\n"
+	                   "1\nname=last\nHe 0 0 0\n";
+	qf_reader *r;
+	qf_err e;
+	qf_err_init(&e);
+	assert_int_equal(qf_reader_new_buf(&r, QF_FMT_XYZ, "/tmp/traj.xyz", text, strlen(text), &e),
+	                 0);
+	qf_mol m;
+	next_ok(r, &m);
+	assert_string_equal(m.name, "traj:1");
+	qf_mol_release(&m);
+	assert_int_equal(qf_reader_next(r, &m, &e), QF_EINVAL);
+	assert_string_equal(e.code, "input.periodic");
+	assert_non_null(strstr(e.message, "could not read /tmp/traj.xyz line 5: "));
+	assert_true(qf_reader_can_continue(r));
+	next_ok(r, &m);
+	assert_string_equal(m.name, "traj:3");
+	assert_int_equal(m.natoms, 2);
+	assert_close(m.xyz[5], 3, 1e-12);
+	qf_mol_release(&m);
+	next_ok(r, &m);
+	assert_string_equal(m.name, "last");
+	qf_mol_release(&m);
+	assert_int_equal(qf_reader_next(r, &m, &e), 0);
+	qf_reader_free(r);
+
+	/* A comment line of QF_MAX_LINE bytes of pairs and of quotes reads in
+	 * one pass (the fixed buffers are enough). */
+	qf_buf b;
+	qf_buf_init(&b, 1 << 20);
+	qf_buf_puts(&b, "1\n");
+	while (b.len < QF_MAX_LINE - 8)
+		qf_buf_puts(&b, "a=b ");
+	qf_buf_puts(&b, "name=z\nHe 0 0 0\n");
+	assert_int_equal(qf_mol_parse(&m, QF_FMT_XYZ, "x.xyz", b.data, b.len, &e), 0);
+	assert_string_equal(m.name, "z");
+	qf_mol_release(&m);
+	qf_buf_clear(&b);
+	qf_buf_puts(&b, "1\nname=");
+	while (b.len < QF_MAX_LINE - 2)
+		qf_buf_puts(&b, "n ");
+	qf_buf_puts(&b, "\nHe 0 0 0\n");
+	assert_int_equal(qf_mol_parse(&m, QF_FMT_XYZ, "x.xyz", b.data, b.len, &e), 0);
+	assert_string_equal(m.name, "n"); /* "name=n n n ...": flags after the value */
+	qf_mol_release(&m);
+	qf_buf_clear(&b);
+	qf_buf_puts(&b, "1\n");
+	while (b.len < QF_MAX_LINE - 2)
+		qf_buf_puts(&b, "name ");
+	qf_buf_puts(&b, "=\nHe 0 0 0\n");
+	assert_int_equal(qf_mol_parse(&m, QF_FMT_XYZ, "x.xyz", b.data, b.len, &e), 0);
+	assert_string_equal(m.name, "x"); /* flags "name" (T), the last one "name=": empty */
+	qf_mol_release(&m);
+	qf_buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_names),      cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_number_forms), cmocka_unit_test(test_recovery),
 		cmocka_unit_test(test_write),      cmocka_unit_test(test_large),
+		cmocka_unit_test(test_extended),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
