@@ -14,7 +14,7 @@ static const char *const pref_keys[] = {
 	"display_units",  "display_precision", "default_optimization_level", "default_method",
 	"default_solvation", "theme",          "language", "enable_email_notifications",
 	"enable_slack_notifications", "slack_webhook_url", "notification_on_completion",
-	"notification_on_error", NULL,
+	"notification_on_error", "notification_on_batch_completion", NULL,
 };
 
 /* The caller's row, made with the defaults the first time it is asked for
@@ -105,7 +105,8 @@ static int check_prefs(qf__req *r)
 		{"default_method", "|gfn0|gfn1|gfn2|gfnff|"},
 	};
 	static const char *const flags[] = {"enable_email_notifications", "enable_slack_notifications",
-	                                    "notification_on_completion", "notification_on_error"};
+	                                    "notification_on_completion", "notification_on_error",
+	                                    "notification_on_batch_completion"};
 	for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++) {
 		json_t *v = json_object_get(r->json, choices[i].key);
 		if (!v)
