@@ -287,6 +287,7 @@ struct qf_server {
 	qf__hub *hub;
 	qf__supervisor *sup;
 	qf_notifier *notifier;       /* the outbox's sender (NULL: in-process servers) */
+	qf_notify_policy policy;     /* where webhooks may go */
 	atomic_int stopping;
 
 	/* cached store counts for /metrics and /readyz */

@@ -780,6 +780,11 @@ static void find_web_root(qf_server *s)
 static int server_init(qf_server *s, const qf_server_opts *o, qf_err *err)
 {
 	s->o = *o;
+	if (o->notify_policy)
+		s->policy = *o->notify_policy;
+	else
+		qf_notify_policy_init(&s->policy);
+	s->o.notify_policy = &s->policy;
 	s->routes = qf__routes;
 	s->nroutes = qf__nroutes;
 	qf_strlcpy(s->store_url, o->store_url ? o->store_url : qf_store_default_url(),
@@ -862,7 +867,7 @@ int qf_server_new(qf_server **out, const qf_server_opts *o, qf_err *err)
 	}
 	qf_notifier_opts no = {
 		.store = s->store,
-		.policy = o->notify_policy,
+		.policy = &s->policy,
 		.smtp = o->smtp,
 		.secret_key = s->have_secret_key ? s->secret_key : NULL,
 		.backoff_base_s = o->notify_backoff_s,

@@ -91,7 +91,8 @@ static int send_one(qf_notifier *n, const qf_outbox_item *it, qf_err *err)
 	return rc;
 }
 
-static void settle(qf_notifier *n, const qf_outbox_item *it, int rc, const qf_err *why)
+/* Record how it went; the time it is due again (0: not). */
+static double settle(qf_notifier *n, const qf_outbox_item *it, int rc, const qf_err *why)
 {
 	qf_outbox_outcome o = QF_OUTBOX_SENT;
 	double next = 0;
@@ -117,8 +118,11 @@ static void settle(qf_notifier *n, const qf_outbox_item *it, int rc, const qf_er
 		qf_strlcpy(msg, rc ? why->message : "", sizeof(msg));
 	qf_err e;
 	qf_err_init(&e);
-	if (qf_store_outbox_settle(n->o.store, it, o, next, rc ? msg : NULL, &e))
+	if (qf_store_outbox_settle(n->o.store, it, o, next, rc ? msg : NULL, &e)) {
 		qf_log_warn(MODULE, "cannot record notification %s: %s", it->id, e.message);
+		return 0;
+	}
+	return o == QF_OUTBOX_RETRY ? next : 0;
 }
 
 static void wait_for_work(qf_notifier *n, double seconds)
@@ -150,17 +154,23 @@ static void *run(void *arg)
 			wait_for_work(n, QF_NOTIFY_POLL_S * 5);
 			continue;
 		}
+		/* the next look: at the poll, or sooner when a retry is due sooner */
+		double wake = qf_clock_now() + QF_NOTIFY_POLL_S;
 		for (int i = 0; i < got; i++) {
 			qf_err why;
 			qf_err_init(&why);
 			int rc = n->stop ? qf_err_set(&why, QF_CAT_SYSTEM, "notify.stopped",
 			                              "the server stopped before sending")
 			                 : send_one(n, &items[i], &why);
-			settle(n, &items[i], rc, &why);
+			double again = settle(n, &items[i], rc, &why);
+			if (again > 0 && again < wake)
+				wake = again;
 			qf_outbox_item_release(&items[i]);
 		}
-		if (got < QF_NOTIFY_BATCH)
-			wait_for_work(n, QF_NOTIFY_POLL_S);
+		if (got < QF_NOTIFY_BATCH) {
+			double wait = wake - qf_clock_now();
+			wait_for_work(n, wait > 0.01 ? wait : 0.01);
+		}
 	}
 	return NULL;
 }
