@@ -46,6 +46,9 @@ CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at)
 CREATE INDEX notification_outbox_user ON notification_outbox (user_id, created_at);
 CREATE INDEX notification_outbox_created ON notification_outbox (created_at);
 CREATE INDEX notification_outbox_status ON notification_outbox (status);
+-- the listing's filters (GET /api/v1/notifications?event=&channel=)
+CREATE INDEX notification_outbox_event ON notification_outbox (event);
+CREATE INDEX notification_outbox_channel ON notification_outbox (channel);
 
 -- A user reads its own notifications; only the platform (workers, the
 -- sender) writes them: a user cannot make the server send something.

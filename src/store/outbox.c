@@ -121,23 +121,32 @@ static void set_real(json_t *o, const char *key, qf__stmt *st, int i)
 	                                                    : json_real(qf__stmt_col_double(st, i)));
 }
 
+/* The row of sql (one '?': id): 1 with *st on it (the caller finalizes),
+ * 0 when there is none, or the error (*st then closed). */
+static int one_row(qf__db *db, const char *sql, const char *id, qf__stmt **st, qf_err *err)
+{
+	int rc = qf__db_prepare(db, sql, st, err);
+	if (rc)
+		return rc;
+	qf__stmt_bind_str(*st, 1, id);
+	rc = qf__stmt_step(*st, err);
+	if (rc != 1) {
+		qf__stmt_finalize(*st);
+		*st = NULL;
+	}
+	return rc;
+}
+
 int qf__outbox_calculation(qf__db *db, const char *calc_id, double now, qf_err *err)
 {
 	qf__stmt *st;
-	int rc = qf__db_prepare(db,
-	                        "SELECT c.owner_id, c.batch_id, c.status, c.method, c.task, "
-	                        "c.total_energy, c.homo_lumo_gap, c.error_category, c.error_code, "
-	                        "c.error_message, m.name FROM calculations c JOIN molecules m ON m.id = "
-	                        "c.molecule_id WHERE c.id = ?",
-	                        &st, err);
-	if (rc)
+	int rc = one_row(db,
+	                 "SELECT c.owner_id, c.batch_id, c.status, c.method, c.task, c.total_energy, "
+	                 "c.homo_lumo_gap, c.error_category, c.error_code, c.error_message, m.name FROM "
+	                 "calculations c JOIN molecules m ON m.id = c.molecule_id WHERE c.id = ?",
+	                 calc_id, &st, err);
+	if (rc != 1)
 		return rc;
-	qf__stmt_bind_str(st, 1, calc_id);
-	rc = qf__stmt_step(st, err);
-	if (rc != 1) {
-		qf__stmt_finalize(st);
-		return rc;
-	}
 	const char *status = qf__stmt_col_text(st, 2, NULL);
 	bool done = status && !strcmp(status, "completed"), failed = status && !strcmp(status, "failed");
 	if (!qf__stmt_col_null(st, 1) || (!done && !failed)) {
@@ -176,22 +185,16 @@ int qf__outbox_calculation(qf__db *db, const char *calc_id, double now, qf_err *
 int qf__outbox_batch(qf__db *db, const char *batch_id, double now, qf_err *err)
 {
 	qf__stmt *st;
-	int rc = qf__db_prepare(
+	int rc = one_row(
 		db,
 		"SELECT b.owner_id, b.name, b.status, b.total, "
 		"(SELECT count(*) FROM calculations c WHERE c.batch_id = b.id AND c.status = 'completed'), "
 		"(SELECT count(*) FROM calculations c WHERE c.batch_id = b.id AND c.status = 'failed'), "
 		"(SELECT count(*) FROM calculations c WHERE c.batch_id = b.id AND c.status = 'cancelled') "
 		"FROM batches b WHERE b.id = ?",
-		&st, err);
-	if (rc)
+		batch_id, &st, err);
+	if (rc != 1)
 		return rc;
-	qf__stmt_bind_str(st, 1, batch_id);
-	rc = qf__stmt_step(st, err);
-	if (rc != 1) {
-		qf__stmt_finalize(st);
-		return rc;
-	}
 	const char *status = qf__stmt_col_text(st, 2, NULL);
 	/* a batch its owner cancelled is no news to its owner */
 	if (!status || strcmp(status, "completed")) {
