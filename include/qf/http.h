@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "qf/err.h"
+#include "qf/notify.h"
 
 typedef struct qf_server qf_server;
 
@@ -48,6 +49,14 @@ typedef struct qf_server_opts {
 	double slow_factor;       /* dashboard alert: average job time over the window
 	                             above this many times the previous window's (default 1.5) */
 	bool quiet;               /* no start-up banner */
+	/* notifications (include/qf/notify.h): where webhooks may go (NULL:
+	 * https://hooks.slack.com only), the SMTP server (url NULL: no e-mail),
+	 * the first retry's wait (0: QF_NOTIFY_BACKOFF_BASE_S) and the tries
+	 * (0: QF_NOTIFY_MAX_ATTEMPTS) */
+	const qf_notify_policy *notify_policy;
+	qf_notify_smtp smtp;
+	double notify_backoff_s;
+	int notify_max_attempts;
 } qf_server_opts;
 
 void qf_server_opts_init(qf_server_opts *o);

@@ -446,4 +446,42 @@
  * whatever the size of the export. */
 #define QF_EXPORT_CHUNK 256
 
+/* ---- notifications (issue 11, src/notify/) ------------------------------------ */
+
+/* Sends of one notification before it is given up (final failure, written
+ * to the audit log): with the backoff below, the last try comes about
+ * 30 s * (2^7 - 1) ~ one hour after the first, long enough to ride out a
+ * receiver's restart, short enough that a message is not days late. */
+#define QF_NOTIFY_MAX_ATTEMPTS 8
+/* The wait after the first failed try; it doubles after each one
+ * (exponential backoff), up to QF_NOTIFY_BACKOFF_MAX_S. The operator may
+ * lower the base (qforge serve --notify-backoff, the tests use 0.2 s) but
+ * not under QF_NOTIFY_BACKOFF_MIN_S, which keeps a broken receiver from
+ * being hammered. */
+#define QF_NOTIFY_BACKOFF_BASE_S 30.0
+#define QF_NOTIFY_BACKOFF_MIN_S 0.1
+#define QF_NOTIFY_BACKOFF_MAX_S 3600.0
+/* How long a claimed notification stays the claimer's (a sender that died
+ * mid-send gives it back then): more than one send's timeouts. */
+#define QF_NOTIFY_LEASE_S 120.0
+/* One send: connecting, and all of it (Slack answers in well under a
+ * second; an SMTP server may greylist for a while). */
+#define QF_NOTIFY_CONNECT_TIMEOUT_S 10L
+#define QF_NOTIFY_TIMEOUT_S 30L
+/* Notifications one pass of the sender claims (one at a time is sent). */
+#define QF_NOTIFY_BATCH 16
+/* How often the sender looks for due notifications when nobody wakes it
+ * (new rows come from workers, in other processes). */
+#define QF_NOTIFY_POLL_S 1.0
+/* Bytes of a receiver's answer read (then dropped: never shown to anyone),
+ * of a stored last_error, of a message body, and of a webhook address. */
+#define QF_NOTIFY_MAX_RESPONSE 8192
+#define QF_NOTIFY_MAX_ERROR 512
+#define QF_NOTIFY_MAX_MESSAGE 16384
+#define QF_NOTIFY_MAX_URL 1024
+/* Entries of the operator's allow-list (--notify-allow). */
+#define QF_NOTIFY_MAX_ALLOW 32
+/* Addresses one webhook host may resolve to (every one is checked). */
+#define QF_NOTIFY_MAX_ADDRS 16
+
 #endif

@@ -359,6 +359,50 @@ int qf_store_changes(qf_store *s, const char *table, double since, int limit, js
  * "running"}] (the system's view; the queue-length samples). */
 int qf_store_queue_by_owner(qf_store *s, json_t **out, qf_err *err);
 
+/* ---- notifications (the outbox; src/store/outbox.c) ------------------------------
+ * Rows are written by the store itself in the transactions that record
+ * events (a job's final state, a batch completing), following the owner's
+ * preferences; qforge serve's sender (include/qf/notify.h) claims and
+ * settles them. */
+
+typedef struct qf_outbox_item {
+	char id[QF_UUID_STR];
+	char user_id[QF_UUID_STR];
+	char channel[8];          /* email | slack */
+	char event[32];           /* calculation_completed | calculation_failed |
+	                             batch_completed | test */
+	char subject_id[QF_UUID_STR]; /* "" when none */
+	int attempts;             /* this claim's try, 1-based */
+	json_t *payload;
+	char *email;              /* users.email (heap; may be NULL) */
+	char *sealed_webhook;     /* user_preferences.slack_webhook_url, sealed (heap; may be NULL) */
+} qf_outbox_item;
+
+void qf_outbox_item_release(qf_outbox_item *it);
+
+/* Claim up to max notifications due at now (pending, or claimed by a
+ * sender whose lease ran out), oldest due first; each becomes the caller's
+ * for lease_s seconds and its attempts grow by one. PostgreSQL: FOR UPDATE
+ * SKIP LOCKED (several servers share the outbox). The system's. */
+int qf_store_outbox_claim(qf_store *s, double now, double lease_s, int max, qf_outbox_item *out,
+                          int *n, qf_err *err);
+
+typedef enum qf_outbox_outcome {
+	QF_OUTBOX_SENT = 0,
+	QF_OUTBOX_RETRY,  /* pending again at next_at */
+	QF_OUTBOX_FAILED, /* for good: also a notification_failed entry in user_audit_log */
+} qf_outbox_outcome;
+
+/* Record how a claimed notification's try ended (error: why it failed, as
+ * the user may read it). QF_ECONFLICT notify.stale when it was claimed
+ * again since. */
+int qf_store_outbox_settle(qf_store *s, const qf_outbox_item *it, qf_outbox_outcome o,
+                           double next_at, const char *error, qf_err *err);
+
+/* Queue a test notification for actor a on each channel it enabled;
+ * *queued counts them (0: none is enabled). */
+int qf_store_notify_test(qf_store *s, const qf_actor *a, int *queued, qf_err *err);
+
 /* ---- batches ------------------------------------------------------------- */
 
 int qf_store_batch_create(qf_store *s, const qf_actor *a, const char *name, const qf_spec *spec,

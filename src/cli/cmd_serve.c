@@ -44,12 +44,26 @@ static const char usage[] =
 	"                           created mode 0600 when missing; never in the database)\n"
 	"  --secure-cookies         mark cookies Secure (when served behind TLS)\n"
 	"  --port-file FILE         write the port listened on to FILE\n"
-	"  --quiet                  no start-up banner\n";
+	"  --quiet                  no start-up banner\n"
+	"\n"
+	"Notifications (users choose them in their preferences):\n"
+	"  --smtp-url URL           the mail server, smtp://HOST[:PORT] (default: no e-mail)\n"
+	"  --smtp-from ADDR         the sender address of notification e-mails\n"
+	"  --smtp-tls MODE          none, starttls (default) or tls (implicit, smtps)\n"
+	"  --notify-allow HOST[:PORT]  let Slack webhooks also go to https://HOST:PORT\n"
+	"                           (repeatable; default: hooks.slack.com:443 only; private,\n"
+	"                           loopback and link-local addresses stay refused)\n"
+	"  --notify-backoff SECONDS wait before the first retry of a failed send, doubling\n"
+	"                           after each (default 30, at least 0.1)\n"
+	"  --notify-attempts N      tries before a notification fails for good (default 8)\n"
+	"  --notify-test-port PORT  tests only: also allow plain http to 127.0.0.1:PORT and\n"
+	"                           [::1]:PORT (a receiver the test started)\n";
 
 enum {
 	OPT_PORT = 256, OPT_BIND, OPT_STORE, OPT_WORKERS, OPT_WORKER_ARG, OPT_REGISTRATION,
 	OPT_THREADS, OPT_JOBS_ROOT, OPT_WEB_ROOT, OPT_SECRET, OPT_SECURE, OPT_PORT_FILE, OPT_QUIET,
-	OPT_HELP,
+	OPT_SMTP_URL, OPT_SMTP_FROM, OPT_SMTP_TLS, OPT_NOTIFY_ALLOW, OPT_NOTIFY_BACKOFF,
+	OPT_NOTIFY_ATTEMPTS, OPT_NOTIFY_TEST_PORT, OPT_HELP,
 };
 
 static const struct option options[] = {
@@ -66,6 +80,13 @@ static const struct option options[] = {
 	{"secure-cookies", no_argument, NULL, OPT_SECURE},
 	{"port-file", required_argument, NULL, OPT_PORT_FILE},
 	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"smtp-url", required_argument, NULL, OPT_SMTP_URL},
+	{"smtp-from", required_argument, NULL, OPT_SMTP_FROM},
+	{"smtp-tls", required_argument, NULL, OPT_SMTP_TLS},
+	{"notify-allow", required_argument, NULL, OPT_NOTIFY_ALLOW},
+	{"notify-backoff", required_argument, NULL, OPT_NOTIFY_BACKOFF},
+	{"notify-attempts", required_argument, NULL, OPT_NOTIFY_ATTEMPTS},
+	{"notify-test-port", required_argument, NULL, OPT_NOTIFY_TEST_PORT},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -112,6 +133,13 @@ int cmd_serve(int argc, char **argv)
 	qf_server_opts_init(&o);
 	o.jobs_root = cli_jobs_root(NULL);
 	char worker_args[4096] = "";
+	qf_notify_policy policy;
+	qf_notify_policy_init(&policy);
+	o.notify_policy = &policy;
+	o.smtp.tls = QF_SMTP_STARTTLS;
+	qf_err err;
+	qf_err_init(&err);
+	double d;
 	int c, idx;
 	long l;
 	optind = 1;
@@ -162,6 +190,35 @@ int cmd_serve(int argc, char **argv)
 		case OPT_SECURE: o.secure_cookies = true; break;
 		case OPT_PORT_FILE: o.port_file = optarg; break;
 		case OPT_QUIET: o.quiet = true; break;
+		case OPT_SMTP_URL: o.smtp.url = optarg; break;
+		case OPT_SMTP_FROM: o.smtp.from = optarg; break;
+		case OPT_SMTP_TLS:
+			if (qf_smtp_tls_parse(optarg, &o.smtp.tls))
+				return cli_usage_error("serve", "--smtp-tls is none, starttls or tls, not '%s'",
+				                       optarg);
+			break;
+		case OPT_NOTIFY_ALLOW:
+			if (qf_notify_policy_allow(&policy, optarg, &err))
+				return cli_usage_error("serve", "--notify-allow: %s", err.message);
+			break;
+		case OPT_NOTIFY_BACKOFF:
+			if (!qf_parse_double(optarg, &d) || d < QF_NOTIFY_BACKOFF_MIN_S ||
+			    d > QF_NOTIFY_BACKOFF_MAX_S)
+				return cli_usage_error("serve", "--notify-backoff needs seconds from %g to %g",
+				                       QF_NOTIFY_BACKOFF_MIN_S, QF_NOTIFY_BACKOFF_MAX_S);
+			o.notify_backoff_s = d;
+			break;
+		case OPT_NOTIFY_ATTEMPTS:
+			if (!qf_parse_int(optarg, 1, 100, &l))
+				return cli_usage_error("serve", "--notify-attempts needs a number from 1 to 100");
+			o.notify_max_attempts = (int)l;
+			break;
+		case OPT_NOTIFY_TEST_PORT:
+			if (!qf_parse_int(optarg, 1, 65535, &l) ||
+			    qf_notify_policy_allow_test(&policy, (int)l, &err))
+				return cli_usage_error("serve", "--notify-test-port needs a port from 1 to 65535 "
+				                                "(given at most twice)");
+			break;
 		case OPT_HELP: fputs(usage, stdout); return 0;
 		case ':':
 			return cli_usage_error("serve", "option %s needs a value", argv[optind - 1]);
@@ -181,9 +238,9 @@ int cmd_serve(int argc, char **argv)
 	cli_catch_stop_signals();
 	signal(SIGPIPE, SIG_IGN);
 
+	if (o.smtp.url && qf_notify_smtp_check(&o.smtp, &err))
+		return cli_usage_error("serve", "%s", err.message);
 	qf_server *s = NULL;
-	qf_err err;
-	qf_err_init(&err);
 	if (qf_server_new(&s, &o, &err))
 		return cli_fail(&err);
 	if (!o.quiet)

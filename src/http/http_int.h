@@ -290,6 +290,8 @@ struct qf_server {
 	qf__metrics *metrics;
 	qf__hub *hub;
 	qf__supervisor *sup;
+	qf_notifier *notifier;       /* the outbox's sender (NULL: in-process servers) */
+	qf_notify_policy policy;     /* where webhooks may go */
 	atomic_int stopping;
 
 	/* cached store counts for /metrics and /readyz */
@@ -354,7 +356,8 @@ extern const size_t qf__nroutes;
 	X(h_orgs_create) X(h_orgs_list) X(h_orgs_get) X(h_members_list) X(h_members_put)        \
 	X(h_members_delete)                                                                       \
 	X(h_users_list) X(h_users_get) X(h_users_patch) X(h_invites_create) X(h_invites_list)   \
-	X(h_audit_list) X(h_events) X(h_rest_select) X(h_export)
+	X(h_audit_list) X(h_events) X(h_rest_select) X(h_export)                                \
+	X(h_notify_list) X(h_notify_test)
 #define QF__DECLARE(name) int name(qf__req *r);
 QF__HANDLERS(QF__DECLARE)
 #undef QF__DECLARE

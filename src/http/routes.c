@@ -69,6 +69,10 @@ const qf__route qf__routes[] = {
 
 	{"GET", "/api/v1/preferences", h_prefs_get, USR, NONE, 0, "one's preferences"},
 	{"PUT", "/api/v1/preferences", h_prefs_put, USR, JSON, 0, "replace one's preferences"},
+	{"GET", "/api/v1/notifications", h_notify_list, USR, NONE, 0,
+	 "one's notifications and how their delivery went"},
+	{"POST", "/api/v1/notifications/test", h_notify_test, USR, NONE, 0,
+	 "send oneself a test notification on each enabled channel"},
 	{"GET", "/api/v1/session", h_session_get, USR, NONE, 0, "one's saved UI state"},
 	{"PUT", "/api/v1/session", h_session_put, USR, JSON, 0, "replace one's saved UI state"},
 

@@ -780,6 +780,11 @@ static void find_web_root(qf_server *s)
 static int server_init(qf_server *s, const qf_server_opts *o, qf_err *err)
 {
 	s->o = *o;
+	if (o->notify_policy)
+		s->policy = *o->notify_policy;
+	else
+		qf_notify_policy_init(&s->policy);
+	s->o.notify_policy = &s->policy;
 	s->routes = qf__routes;
 	s->nroutes = qf__nroutes;
 	qf_strlcpy(s->store_url, o->store_url ? o->store_url : qf_store_default_url(),
@@ -859,6 +864,18 @@ int qf_server_new(qf_server **out, const qf_server_opts *o, qf_err *err)
 			qf_server_free(s);
 			return rc;
 		}
+	}
+	qf_notifier_opts no = {
+		.store = s->store,
+		.policy = &s->policy,
+		.smtp = o->smtp,
+		.secret_key = s->have_secret_key ? s->secret_key : NULL,
+		.backoff_base_s = o->notify_backoff_s,
+		.max_attempts = o->notify_max_attempts,
+	};
+	if ((rc = qf_notifier_new(&s->notifier, &no, err))) {
+		qf_server_free(s);
+		return rc;
 	}
 	int nworkers = o->workers < 0 ? (int)(cores > 0 ? cores : 1) : o->workers;
 	if (nworkers > QF_SERVE_MAX_WORKERS)
@@ -956,6 +973,7 @@ void qf_server_free(qf_server *s)
 		qf__supervisor_stop(s->sup, NULL);
 		qf__supervisor_free(s->sup);
 	}
+	qf_notifier_free(s->notifier);
 	qf__hub_free(s->hub);
 	qf__writer_free(s->writer);
 	qf__metrics_free(s->metrics);

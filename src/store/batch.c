@@ -489,7 +489,11 @@ int qf__batch_settle(qf__db *db, const char *batch_id, double now, qf_err *err)
 	qf__stmt_bind_str(st, 3, batch_id);
 	qf__stmt_bind_str(st, 4, batch_id);
 	rc = qf__stmt_done(st, err);
+	bool settled = !rc && qf__stmt_changes(st) > 0;
 	qf__stmt_finalize(st);
+	/* it finished just now: its owner may want to know */
+	if (settled)
+		rc = qf__outbox_batch(db, batch_id, now, err);
 	return rc;
 }
 

@@ -282,6 +282,7 @@ static const qf__column user_preferences[] = {
 	{"notification_on_completion", QF__BOOL, NN, 0, NULL},
 	{"notification_on_error", QF__BOOL, NN, 0, NULL},
 	{"updated_at", QF__TIME, REQ | NOW | TCH, 0, NULL},
+	{"notification_on_batch_completion", QF__BOOL, NN, 0, NULL}, /* 010_notifications */
 };
 
 static const qf__column api_usage_logs[] = {
@@ -393,6 +394,24 @@ static const qf__column invites[] = {
 	{"used_by", QF__UUID, 0, 0, NULL},
 };
 
+/* 010_notifications: messages to send (src/notify/): users read their own,
+ * the platform writes them. */
+static const qf__column notification_outbox[] = {
+	UUID_ID,
+	{"user_id", QF__UUID, REQ | FIX | OWN | FLT, 0, NULL},
+	{"channel", QF__TEXT, REQ | FIX | FLT, 16, NULL},
+	{"event", QF__TEXT, REQ | FIX | FLT, 32, NULL},
+	{"subject_id", QF__UUID, FIX, 0, NULL},
+	{"payload", QF__JSON, REQ, 0, NULL},
+	{"status", QF__TEXT, NN | FLT, 16, NULL},
+	{"attempts", QF__INT, NN, 0, NULL},
+	{"next_attempt_at", QF__TIME, REQ | NOW, 0, NULL},
+	{"last_error", QF__TEXT, 0, QF_NOTIFY_MAX_ERROR, NULL},
+	CREATED_IDX,
+	{"updated_at", QF__TIME, REQ | NOW | TCH, 0, NULL},
+	{"sent_at", QF__TIME, 0, 0, NULL},
+};
+
 /* The table, its rule and its time column; the rest is derived from the
  * column flags at first use. */
 typedef struct table_def {
@@ -432,6 +451,7 @@ static const table_def defs[] = {
 	T(batch_workers, QF__RULE_OWNED, "created_at"),
 	T(user_credentials, QF__RULE_SYSTEM, "updated_at"),
 	T(invites, QF__RULE_OWNED, "created_at"),
+	T(notification_outbox, QF__RULE_OUTBOX, "created_at"),
 };
 
 #define NTABLES N(defs)

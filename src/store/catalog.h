@@ -53,6 +53,8 @@ typedef enum qf__rule {
 	QF__RULE_AUDIT,       /* user_audit_log: append-only */
 	QF__RULE_SYSTEM,      /* user_credentials: the system only (not even platform
 	                         administrators read or write it) */
+	QF__RULE_OUTBOX,      /* notification_outbox: the owner reads, the system
+	                         writes (a user cannot make the server send) */
 } qf__rule;
 
 typedef struct qf__column {

@@ -1499,6 +1499,8 @@ int qf_store_finish(qf_store *s, const qf_claim *c, const qf_job *job, const qf_
 			goto out;
 		if (!again && (rc = qf__batch_settle(tx.db, g.batch, now, err)))
 			goto out;
+	} else if (!again && !cancelled && (rc = qf__outbox_calculation(tx.db, c->id, now, err))) {
+		goto out;
 	}
 out:
 	json_decref(history);
@@ -1764,6 +1766,11 @@ int qf_store_sweep(qf_store *s, double now, int *requeued, int *failed, qf_err *
 				goto out;
 			if (any_failed && (rc = qf__batch_settle(tx.db, l.v[i].batch, now, err)))
 				goto out;
+		} else {
+			/* a job of no batch that failed for good notifies its owner */
+			for (size_t m = i; m < k; m++)
+				if (l.v[m].failed && (rc = qf__outbox_calculation(tx.db, l.v[m].id, now, err)))
+					goto out;
 		}
 		i = k;
 	}

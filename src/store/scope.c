@@ -113,6 +113,11 @@ void qf__scope_where(qf__query *q, const qf__table *t, const qf_actor *a, qf__op
 		qf__query_sql(q, a->kind == QF_ACTOR_SYSTEM ? "(1 = 1)" : "(1 = 0)");
 		return;
 	}
+	/* Notifications are the platform's to write (a user reads its own). */
+	if (!read && t->rule == QF__RULE_OUTBOX) {
+		qf__query_sql(q, a->kind == QF_ACTOR_SYSTEM ? "(1 = 1)" : "(1 = 0)");
+		return;
+	}
 	/* The audit log is append-only for everyone. */
 	if (!read && t->rule == QF__RULE_AUDIT) {
 		qf__query_sql(q, "(1 = 0)");
@@ -183,6 +188,9 @@ void qf__scope_where(qf__query *q, const qf__table *t, const qf_actor *a, qf__op
 		return;
 	case QF__RULE_SYSTEM:
 		break;
+	case QF__RULE_OUTBOX:
+		owned_read(q, t, a);
+		return;
 	case QF__RULE_AUDIT:
 		qf__query_sql(q, "(\"user_id\" = ");
 		qf__query_text(q, a->user_id);
@@ -271,6 +279,7 @@ int qf__scope_check_insert(qf__db *db, const qf__table *t, const qf_actor *a, co
 		                 t->name);
 	switch (t->rule) {
 	case QF__RULE_SYSTEM:
+	case QF__RULE_OUTBOX:
 		return forbidden(err, "rows of table '%s' are written by the platform itself only", t->name);
 	case QF__RULE_OWNED:
 	case QF__RULE_KEYS:

@@ -285,6 +285,20 @@ int qf__batch_find(qf__db *db, const qf_actor *a, const char *id, qf__op op,
  * completed (a cancelled batch stays cancelled), with finished_at. */
 int qf__batch_settle(qf__db *db, const char *batch_id, double now, qf_err *err);
 
+/* ---- the notification outbox (outbox.c) --------------------------------------- */
+
+/* Queue the notifications of event for user_id in the caller's transaction:
+ * one row per channel the user's preferences enable for it (none when the
+ * user has no preferences row). subject_id may be NULL; *queued (may be
+ * NULL) counts the rows. */
+int qf__outbox_enqueue(qf__db *db, const char *user_id, const char *event, const char *subject_id,
+                       const json_t *payload, double now, int *queued, qf_err *err);
+/* The notifications of calculation calc_id having reached its final state
+ * (completed or failed; nothing for one of a batch, or cancelled). */
+int qf__outbox_calculation(qf__db *db, const char *calc_id, double now, qf_err *err);
+/* The notifications of batch_id having completed (nothing when cancelled). */
+int qf__outbox_batch(qf__db *db, const char *batch_id, double now, qf_err *err);
+
 /* ---- test hooks ------------------------------------------------------------ */
 
 /* Apply pending migrations from list (ends with {0, 0, 0}). */

@@ -14,7 +14,7 @@ static const char *const pref_keys[] = {
 	"display_units",  "display_precision", "default_optimization_level", "default_method",
 	"default_solvation", "theme",          "language", "enable_email_notifications",
 	"enable_slack_notifications", "slack_webhook_url", "notification_on_completion",
-	"notification_on_error", NULL,
+	"notification_on_error", "notification_on_batch_completion", NULL,
 };
 
 /* The caller's row, made with the defaults the first time it is asked for
@@ -76,13 +76,19 @@ int h_prefs_get(qf__req *r)
 	return rc ? rc : qf__reply_json(r, 200, doc);
 }
 
-/* A Slack incoming-webhook address: https, a host, no blanks. Where it may
- * point is decided again when a notification is sent (an operator's
- * allow-list can change). */
+/* A Slack incoming-webhook address: https (or a receiver a test allowed,
+ * qforge serve --notify-test-port), a host, no blanks. Where it may point
+ * is decided again when a notification is sent (an operator's allow-list
+ * can change). */
 static int check_webhook(qf__req *r, const char *url)
 {
-	const char *host = url + strlen("https://");
-	bool ok = !strncmp(url, "https://", 8) && *host && *host != '/' && strlen(url) <= 1024;
+	qf_notify_target t;
+	qf_err e;
+	qf_err_init(&e);
+	bool test = r->srv->policy.ntest > 0 && !strncmp(url, "http://", 7) &&
+	            !qf_notify_check_url(&r->srv->policy, url, &t, &e) && t.test;
+	const char *host = url + strlen(test ? "http://" : "https://");
+	bool ok = (test || !strncmp(url, "https://", 8)) && *host && *host != '/' && strlen(url) <= 1024;
 	for (const char *p = url; ok && *p; p++)
 		ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
 	if (!ok)
@@ -105,7 +111,8 @@ static int check_prefs(qf__req *r)
 		{"default_method", "|gfn0|gfn1|gfn2|gfnff|"},
 	};
 	static const char *const flags[] = {"enable_email_notifications", "enable_slack_notifications",
-	                                    "notification_on_completion", "notification_on_error"};
+	                                    "notification_on_completion", "notification_on_error",
+	                                    "notification_on_batch_completion"};
 	for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++) {
 		json_t *v = json_object_get(r->json, choices[i].key);
 		if (!v)

@@ -62,6 +62,7 @@
 #define AUTH_SESSION_A "70000000-0000-7000-8000-000000000001"
 #define USER_SESSION_A "80000000-0000-7000-8000-000000000001"
 #define INVITE_A "90000000-0000-7000-8000-000000000001"
+#define OUTBOX_A "a0000000-0000-7000-8000-000000000001"
 
 /* ---- the database under test ------------------------------------------- */
 
@@ -262,6 +263,9 @@ static const char fixtures_sql[] =
 	"INSERT INTO invites (id, created_by, org_id, email, role, code_hash, created_at, expires_at)"
 	" VALUES (" Q(INVITE_A) ", " Q(ID_A) ", " Q(ORG1) ", 'new@example.org', 'researcher',"
 	" 'invite-hash-a', now(), now() + interval '7 days');"
+	"INSERT INTO notification_outbox (id, user_id, channel, event, payload, next_attempt_at,"
+	"  created_at, updated_at) VALUES (" Q(OUTBOX_A) ", " Q(ID_A) ", 'email', 'test', '{}',"
+	"  now(), now(), now());"
 	"COMMIT;";
 
 static int group_setup(void **state)
@@ -602,6 +606,15 @@ static const table_check tables[] = {
 	 " now() + interval '1 day')",
 	 "UPDATE invites SET email = 'renamed@example.org' WHERE id = " Q(INVITE_A),
 	 "DELETE FROM invites WHERE id = " Q(INVITE_A), ORG_ROWS},
+	{"notification_outbox", "SELECT count(*) FROM notification_outbox WHERE id = " Q(OUTBOX_A), NULL,
+	 "INSERT INTO notification_outbox (id, user_id, channel, event, payload, next_attempt_at,"
+	 " created_at, updated_at) VALUES (gen_random_uuid(), $1, 'slack', 'test', '{}', now(), now(),"
+	 " now())",
+	 "UPDATE notification_outbox SET status = 'sent' WHERE id = " Q(OUTBOX_A),
+	 "DELETE FROM notification_outbox WHERE id = " Q(OUTBOX_A),
+	 /* the owner (and administrators) read; only the platform writes: a
+	  * user cannot make the server send anything */
+	 "+--- ---- ---- ---- +--- ++++ ----"},
 };
 
 static const table_check *find_table(const char *name)

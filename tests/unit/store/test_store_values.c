@@ -372,6 +372,11 @@ static void test_catalog_invariants(void **state)
 		case QF__RULE_KEYS:
 			assert_true(t->owner >= 0);
 			break;
+		case QF__RULE_OUTBOX:
+			/* the owner reads; nothing to share with an organisation */
+			assert_true(t->owner >= 0);
+			assert_int_equal(t->org, -1);
+			break;
 		case QF__RULE_MEMBERSHIPS:
 		case QF__RULE_AUDIT:
 			assert_true(qf__table_col(t, "user_id") >= 0 && qf__table_col(t, "org_id") >= 0);
