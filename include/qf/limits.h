@@ -299,6 +299,14 @@
 /* E-mail addresses and client addresses whose failures are remembered. */
 #define QF_LOGIN_TRACKED 8192
 
+/* Two-factor codes: QF_TOTP_MAX_FAILURES wrong codes (or backup codes)
+ * for one user within QF_TOTP_FAILURE_WINDOW_S of the first make the next
+ * attempts wait until the window ends (429): a 6-digit code then takes an
+ * attacker who has the password years, not hours. Users remembered. */
+#define QF_TOTP_MAX_FAILURES 5
+#define QF_TOTP_FAILURE_WINDOW_S 300.0
+#define QF_TOTP_TRACKED 8192
+
 /* Invitations (--registration invite) are valid this long (s). */
 #define QF_INVITE_TTL_S (7.0 * 86400.0)
 

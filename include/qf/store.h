@@ -89,6 +89,30 @@ int qf_store_user_register(qf_store *s, const char *email, const char *display_n
                            const char *password_hash, const char *role, bool first_only,
                            json_t **out, qf_err *err);
 
+/* ---- two-factor login (src/store/totp.c) -----------------------------------
+ * The TOTP columns of user_credentials and the backup codes
+ * (user_backup_codes), as the system. Each call is one conditional UPDATE
+ * (and what follows it, in the same transaction): *done says whether it
+ * changed the row, so that of two requests at once exactly one wins. */
+
+/* Keep a new (sealed) secret for the user, not yet enabled; not done when
+ * two-factor login is already on (or the user has no credentials row). */
+int qf_store_totp_enroll(qf_store *s, const char *user_id, const char *sealed_secret, bool *done,
+                         qf_err *err);
+/* Turn it on with the step of the code that confirmed it, replacing the
+ * backup codes with code_hashes (ncodes SHA-256 hex); not done when it is on
+ * already, nothing was enrolled, or step is not after the last one used. */
+int qf_store_totp_activate(qf_store *s, const char *user_id, int64_t step,
+                           const char *const *code_hashes, int ncodes, bool *done, qf_err *err);
+/* Record that a code of step was used (login, disable): done only when
+ * two-factor login is on and step is later than the last step recorded. */
+int qf_store_totp_use_step(qf_store *s, const char *user_id, int64_t step, bool *done, qf_err *err);
+/* Use a backup code (its hash): done only when it is the user's and unused. */
+int qf_store_totp_use_backup(qf_store *s, const char *user_id, const char *code_hash, bool *done,
+                             qf_err *err);
+/* Turn it off: the secret, the last step and the backup codes go. */
+int qf_store_totp_disable(qf_store *s, const char *user_id, qf_err *err);
+
 /* ---- opening -------------------------------------------------------------- */
 
 typedef struct qf_store_opts {

@@ -207,6 +207,11 @@ void qf__throttle_free(qf__throttle *t);
 double qf__throttle_wait(qf__throttle *t, const char *key, double now);
 void qf__throttle_fail(qf__throttle *t, const char *key, double now);
 void qf__throttle_clear(qf__throttle *t, const char *key);
+/* The other policy of the same table: at most max failures of key within
+ * window seconds of its first one; the seconds to wait before the next
+ * attempt (0: may try), and a failure counted. */
+double qf__throttle_window_wait(qf__throttle *t, const char *key, int max, double window, double now);
+void qf__throttle_window_fail(qf__throttle *t, const char *key, double window, double now);
 
 /* ---- the writer of the API usage log and the audit log (usage.c) -------------------- */
 
@@ -285,6 +290,7 @@ struct qf_server {
 	pthread_mutex_t limits_mu;
 	qf__buckets *rate;
 	qf__throttle *throttle;
+	qf__throttle *totp_throttle; /* failed two-factor codes per user */
 
 	qf__writer *writer;
 	qf__metrics *metrics;
@@ -345,6 +351,7 @@ extern const size_t qf__nroutes;
 #define QF__HANDLERS(X)                                                                           \
 	X(h_livez) X(h_readyz) X(h_metrics) X(h_openapi) X(h_static)                             \
 	X(h_register) X(h_login) X(h_logout) X(h_me) X(h_password)                              \
+	X(h_2fa_enroll) X(h_2fa_confirm) X(h_2fa_disable)                                        \
 	X(h_molecules_create) X(h_molecules_list) X(h_molecules_get) X(h_molecules_delete)      \
 	X(h_calcs_submit) X(h_calcs_list) X(h_calcs_get) X(h_calcs_cancel) X(h_calcs_retry)     \
 	X(h_calcs_metrics) X(h_calcs_files) X(h_calcs_file)                                     \
@@ -394,6 +401,16 @@ int qf__spec_of(qf__req *r, const json_t *j, qf_spec *spec);
 /* Refuse a submission of `adding` more calculations past the caller's quota
  * of calculations queued or running at once (quota.active_jobs, 429). */
 int qf__check_active_quota(qf__req *r, size_t adding);
+/* Whether pw matches a password hash (NULL: no account; as slow as a real
+ * check), under the server's limit of hashes at once (handlers/auth.c). */
+bool qf__password_ok(qf__req *r, const char *hash, const char *pw);
+/* The second factor of a login (handlers/twofactor.c), for user uid whose
+ * user_credentials row is cred and has two-factor login on: 0 when totp (a
+ * code) or backup (a backup code) is valid and unused (and is then used);
+ * else auth.2fa_required (neither given), auth.2fa_invalid or
+ * auth.throttled, each audited. */
+int qf__2fa_login(qf__req *r, const char *uid, const json_t *cred, const char *totp,
+                  const char *backup);
 /* Refuse members of the body not in allowed (NULL-terminated): mass
  * assignment of owner, role, status or results is a 400, never ignored. */
 int qf__body_only(qf__req *r, const char *const *allowed);

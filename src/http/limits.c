@@ -101,6 +101,7 @@ typedef struct fail {
 	double at;            /* monotonic time of the last failure */
 	int failures;
 	double next_ok;       /* monotonic time from which it may try again */
+	double since;         /* a window's first failure (qf__throttle_window_*) */
 } fail;
 
 _Static_assert(offsetof(fail, at) == offsetof(bucket, at), "layouts");
@@ -166,4 +167,27 @@ void qf__throttle_clear(qf__throttle *t, const char *key)
 	fail *e = t ? lookup(t, key, false) : NULL;
 	if (e)
 		memset(e, 0, sizeof(*e));
+}
+
+/* ---- failures in a window (two-factor codes) --------------------------------------------- */
+
+double qf__throttle_window_wait(qf__throttle *t, const char *key, int max, double window, double now)
+{
+	fail *e = t ? lookup(t, key, false) : NULL;
+	if (!e || e->failures < max || now - e->since >= window)
+		return 0;
+	return e->since + window - now;
+}
+
+void qf__throttle_window_fail(qf__throttle *t, const char *key, double window, double now)
+{
+	fail *e = t ? lookup(t, key, true) : NULL;
+	if (!e)
+		return;
+	if (!e->failures || now - e->since >= window) {
+		e->failures = 0;
+		e->since = now;
+	}
+	e->failures++;
+	e->at = now;
 }

@@ -28,6 +28,12 @@ const qf__route qf__routes[] = {
 	{"POST", "/api/v1/auth/logout", h_logout, USR, NONE, 0, "end this session"},
 	{"GET", "/api/v1/auth/me", h_me, USR, NONE, 0, "who is signed in"},
 	{"POST", "/api/v1/auth/password", h_password, USR, JSON, 0, "change one's password"},
+	{"POST", "/api/v1/auth/2fa/enroll", h_2fa_enroll, USR, NONE, 0,
+	 "start two-factor login: a new TOTP secret and its otpauth:// URI (shown once)"},
+	{"POST", "/api/v1/auth/2fa/confirm", h_2fa_confirm, USR, JSON, 0,
+	 "turn two-factor login on with a code: ten backup codes (shown once)"},
+	{"POST", "/api/v1/auth/2fa/disable", h_2fa_disable, USR, JSON, 0,
+	 "turn two-factor login off with the password and a code (or a backup code)"},
 
 	{"POST", "/api/v1/molecules", h_molecules_create, WRT, UPLOAD, 0,
 	 "create a molecule from XYZ, SDF or SMILES"},

@@ -797,8 +797,9 @@ static int server_init(qf_server *s, const qf_server_opts *o, qf_err *err)
 	pthread_mutex_init(&s->cache_mu, NULL);
 	s->rate = qf__buckets_new(QF_RATE_TRACKED);
 	s->throttle = qf__throttle_new(QF_LOGIN_TRACKED);
+	s->totp_throttle = qf__throttle_new(QF_TOTP_TRACKED);
 	s->metrics = qf__metrics_new(qf__nroutes);
-	if (!s->rate || !s->throttle || !s->metrics)
+	if (!s->rate || !s->throttle || !s->totp_throttle || !s->metrics)
 		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	find_web_root(s);
 	qf_store_opts so;
@@ -979,6 +980,7 @@ void qf_server_free(qf_server *s)
 	qf__metrics_free(s->metrics);
 	qf__buckets_free(s->rate);
 	qf__throttle_free(s->throttle);
+	qf__throttle_free(s->totp_throttle);
 	free(s->auth_cache);
 	json_decref(s->counts);
 	qf_store_close(s->store);

@@ -361,8 +361,21 @@ static const qf__column batch_workers[] = {
 static const qf__column user_credentials[] = {
 	{"user_id", QF__UUID, PK | REQ | FIX | FLT, 0, NULL},
 	{"password_hash", QF__TEXT, SEC, 512, NULL},
-	{"totp_secret", QF__TEXT, SEC, 512, NULL},
+	{"totp_secret", QF__TEXT, SEC, 512, NULL}, /* sealed (qf_secret_seal) */
 	{"updated_at", QF__TIME, REQ | NOW | TCH, 0, NULL},
+	/* 009_totp: two-factor login */
+	{"totp_enabled", QF__BOOL, NN, 0, NULL},
+	{"totp_confirmed_at", QF__TIME, 0, 0, NULL},
+	{"totp_last_step", QF__INT, BIG, 0, NULL},
+};
+
+/* 009_totp: one-time backup codes of two-factor login (SHA-256), the
+ * system's alone like user_credentials. */
+static const qf__column user_backup_codes[] = {
+	{"user_id", QF__UUID, PK | REQ | FIX | FLT, 0, NULL},
+	{"code_hash", QF__TEXT, PK | REQ | FIX | SEC, 64, NULL},
+	{"created_at", QF__TIME, REQ | FIX | NOW, 0, NULL},
+	{"used_at", QF__TIME, 0, 0, NULL},
 };
 
 static const qf__column user_audit_log[] = {
@@ -452,6 +465,7 @@ static const table_def defs[] = {
 	T(user_credentials, QF__RULE_SYSTEM, "updated_at"),
 	T(invites, QF__RULE_OWNED, "created_at"),
 	T(notification_outbox, QF__RULE_OUTBOX, "created_at"),
+	T(user_backup_codes, QF__RULE_SYSTEM, "created_at"),
 };
 
 #define NTABLES N(defs)

@@ -1,4 +1,5 @@
-/* Accounts: register, log in, log out, who am I, change the password. */
+/* Accounts: register, log in (with the second factor when it is on), log
+ * out, who am I, change the password. */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -51,7 +52,7 @@ static int hash_password(qf__req *r, const char *pw, char out[QF_PWHASH_STR])
 	return rc;
 }
 
-static bool verify_password(qf__req *r, const char *hash, const char *pw)
+bool qf__password_ok(qf__req *r, const char *hash, const char *pw)
 {
 	qf__pw_enter(r->srv);
 	bool ok;
@@ -181,12 +182,14 @@ int h_register(qf__req *r)
 
 int h_login(qf__req *r)
 {
-	static const char *const allowed[] = {"email", "password", NULL};
+	static const char *const allowed[] = {"email", "password", "totp", "backup_code", NULL};
 	char email[321];
-	const char *pw;
+	const char *pw, *totp, *backup;
 	int rc;
 	if ((rc = qf__body_only(r, allowed)) || (rc = email_of(r, email)) ||
-	    (rc = qf__body_string(r, "password", true, QF_MAX_PASSWORD + 1, &pw)))
+	    (rc = qf__body_string(r, "password", true, QF_MAX_PASSWORD + 1, &pw)) ||
+	    (rc = qf__body_string(r, "totp", false, 16, &totp)) ||
+	    (rc = qf__body_string(r, "backup_code", false, 64, &backup)))
 		return rc;
 	qf_server *s = r->srv;
 	char ekey[400], ikey[80];
@@ -217,7 +220,7 @@ int h_login(qf__req *r)
 	if (uid && qf_store_get(s->store, &sys, "user_credentials", uid, &cred, &r->err) == QF_ENOENT)
 		qf_err_init(&r->err);
 	const char *hash = json_string_value(json_object_get(cred, "password_hash"));
-	bool ok = verify_password(r, hash, pw);
+	bool ok = qf__password_ok(r, hash, pw);
 	if (!ok) {
 		pthread_mutex_lock(&s->limits_mu);
 		qf__throttle_fail(s->throttle, ekey, qf_clock_mono());
@@ -236,6 +239,13 @@ int h_login(qf__req *r)
 		json_decref(rows);
 		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "auth.disabled",
 		                "this account is disabled: ask an administrator");
+	}
+	/* the second factor, when it is on: no session without it */
+	if (json_is_true(json_object_get(cred, "totp_enabled")) &&
+	    (rc = qf__2fa_login(r, uid, cred, totp, backup))) {
+		json_decref(cred);
+		json_decref(rows);
+		return rc;
 	}
 	pthread_mutex_lock(&s->limits_mu);
 	qf__throttle_clear(s->throttle, ekey);
@@ -313,6 +323,15 @@ int h_me(qf__req *r)
 	json_object_set(doc, "created_at", json_object_get(u, "created_at"));
 	json_object_set(doc, "last_login_at", json_object_get(u, "last_login_at"));
 	json_decref(u);
+	/* whether logging in needs a second factor (the credentials are the
+	 * system's to read) */
+	qf_actor sys = qf_actor_system();
+	json_t *cred = NULL;
+	qf_err e;
+	qf_err_init(&e);
+	qf_store_get(r->srv->store, &sys, "user_credentials", r->actor.user_id, &cred, &e);
+	json_object_set_new(doc, "two_factor", json_boolean(json_is_true(json_object_get(cred, "totp_enabled"))));
+	json_decref(cred);
 	return qf__reply_json(r, 200, doc);
 }
 
@@ -332,7 +351,7 @@ int h_password(qf__req *r)
 	json_t *cred = NULL;
 	if (qf_store_get(s->store, &sys, "user_credentials", r->actor.user_id, &cred, &r->err) == QF_ENOENT)
 		qf_err_init(&r->err);
-	bool ok = verify_password(r, json_string_value(json_object_get(cred, "password_hash")), cur);
+	bool ok = qf__password_ok(r, json_string_value(json_object_get(cred, "password_hash")), cur);
 	json_decref(cred);
 	if (!ok) {
 		qf__audit(r, "password_change", "users", r->actor.user_id, NULL, "denied",

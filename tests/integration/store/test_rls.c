@@ -260,6 +260,8 @@ static const char fixtures_sql[] =
 	"INSERT INTO user_credentials (user_id, password_hash, totp_secret, updated_at) VALUES"
 	" (" Q(ID_A) ", 'hash-of-a', 'totp-of-a', now()),"
 	" (" Q(ID_B) ", 'hash-of-b', 'totp-of-b', now());"
+	"INSERT INTO user_backup_codes (user_id, code_hash, created_at) VALUES"
+	" (" Q(ID_A) ", 'backup-of-a', now()), (" Q(ID_B) ", 'backup-of-b', now());"
 	"INSERT INTO invites (id, created_by, org_id, email, role, code_hash, created_at, expires_at)"
 	" VALUES (" Q(INVITE_A) ", " Q(ID_A) ", " Q(ORG1) ", 'new@example.org', 'researcher',"
 	" 'invite-hash-a', now(), now() + interval '7 days');"
@@ -600,6 +602,14 @@ static const table_check tables[] = {
 	 "INSERT INTO user_credentials (user_id, password_hash, updated_at) VALUES ($1, 'h', now())",
 	 "UPDATE user_credentials SET password_hash = 'replaced' WHERE user_id = " Q(ID_A),
 	 "DELETE FROM user_credentials WHERE user_id = " Q(ID_A), SYSTEM_ROWS},
+	{"user_backup_codes",
+	 "SELECT count(*) FROM user_backup_codes WHERE user_id = " Q(ID_A)
+	 " AND code_hash = 'backup-of-a'",
+	 NULL,
+	 "INSERT INTO user_backup_codes (user_id, code_hash, created_at)"
+	 " VALUES ($1, gen_random_uuid()::text, now())",
+	 "UPDATE user_backup_codes SET used_at = now() WHERE user_id = " Q(ID_A),
+	 "DELETE FROM user_backup_codes WHERE user_id = " Q(ID_A), SYSTEM_ROWS},
 	{"invites", "SELECT count(*) FROM invites WHERE id = " Q(INVITE_A), NULL,
 	 "INSERT INTO invites (id, created_by, org_id, code_hash, created_at, expires_at)"
 	 " VALUES (gen_random_uuid(), $1, " Q(ORG1) ", gen_random_uuid()::text, now(),"
