@@ -52,6 +52,17 @@ static int failed(qf__req *r, const char *uid, check_kind kind, const char *why)
 	                "the two-factor code is wrong, expired or already used");
 }
 
+/* A code passed: the user's failures are forgiven. */
+static int passed(qf__req *r, const char *uid)
+{
+	char key[80];
+	throttle_key(uid, key);
+	pthread_mutex_lock(&r->srv->limits_mu);
+	qf__throttle_clear(r->srv->totp_throttle, key);
+	pthread_mutex_unlock(&r->srv->limits_mu);
+	return 0;
+}
+
 /* 429 with Retry-After when the user's failures are over the limit. */
 static int throttled(qf__req *r, const char *uid, check_kind kind)
 {
@@ -107,12 +118,12 @@ static int check(qf__req *r, const char *uid, const json_t *cred, const char *co
 		if (!ok)
 			return failed(r, uid, kind, "wrong code");
 		if (kind == CHECK_CONFIRM)
-			return 0;
+			return passed(r, uid);
 		if ((rc = qf_store_totp_use_step(st, uid, *step, &done, &r->err)))
 			return rc;
 		if (!done)
 			return failed(r, uid, kind, "code already used");
-		return 0;
+		return passed(r, uid);
 	}
 	char hash[QF_SHA256_HEX];
 	if (!backup || kind == CHECK_CONFIRM || !qf_backup_code_hash(backup, hash))
@@ -123,7 +134,7 @@ static int check(qf__req *r, const char *uid, const json_t *cred, const char *co
 		return failed(r, uid, kind, "unknown or used backup code");
 	qf__audit_user(r, uid, "2fa_backup_code_used", "users", uid,
 	               json_pack("{s:s}", "during", kind_names[kind]), "success", NULL);
-	return 0;
+	return passed(r, uid);
 }
 
 /* The caller's credentials row (the system reads it). */

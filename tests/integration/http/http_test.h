@@ -209,8 +209,11 @@ static inline bool ht_alive(const ht_server *s)
 }
 
 /* Start qforge serve on store (already set up) with N workers and extra
- * arguments (NULL-terminated), in its own temporary directory tmp. */
-static inline void ht_serve(ht_server *s, const char *tmp, int workers, const char *const *extra)
+ * arguments (NULL-terminated), in its own temporary directory tmp, with
+ * env ("NAME=value", NULL-terminated; may be NULL) added to the
+ * environment (QF_FAKE_NOW pins the server's wall clock). */
+static inline void ht_serve_env(ht_server *s, const char *tmp, int workers, const char *const *extra,
+                                const char *const *env)
 {
 	qf_strlcpy(s->tmp, tmp, sizeof(s->tmp));
 	qft_join(s->jobs, tmp, "jobs");
@@ -231,7 +234,7 @@ static inline void ht_serve(ht_server *s, const char *tmp, int workers, const ch
 		argv[n++] = *e;
 	}
 	argv[n] = NULL;
-	sv_spawn(&s->proc, argv, NULL, s->log, NULL, NULL);
+	sv_spawn(&s->proc, argv, env, s->log, NULL, NULL);
 	double end = sv_now() + 60;
 	s->port = 0;
 	for (;;) {
@@ -259,6 +262,11 @@ static inline void ht_serve(ht_server *s, const char *tmp, int workers, const ch
 		}
 		sv_sleep(0.05);
 	}
+}
+
+static inline void ht_serve(ht_server *s, const char *tmp, int workers, const char *const *extra)
+{
+	ht_serve_env(s, tmp, workers, extra, NULL);
 }
 
 /* SIGTERM, then wait (SIGKILL and fail after timeout_s); the exit code. */
