@@ -54,4 +54,9 @@ int qf_embed_one(const qf_embed_limits *l, const char *smiles, const char *name,
  * exit status. */
 int qf_embed_serve(int in_fd, int out_fd, long memory_mb);
 
+/* Whether this build enforces the memory limit: not in AddressSanitizer
+ * builds (make test's), whose shadow memory an address-space limit stops;
+ * the time limit holds everywhere. */
+bool qf_embed_memory_limited(void);
+
 #endif

@@ -464,9 +464,27 @@ static void one_line(char *s)
 			*s = ' ';
 }
 
+/* AddressSanitizer reserves terabytes of address space for its shadow: an
+ * address-space limit would stop a sanitizer build's child before main. */
+#if defined(__SANITIZE_ADDRESS__)
+#define QF_EMBED_AS_LIMIT 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QF_EMBED_AS_LIMIT 0
+#endif
+#endif
+#ifndef QF_EMBED_AS_LIMIT
+#define QF_EMBED_AS_LIMIT 1
+#endif
+
+bool qf_embed_memory_limited(void)
+{
+	return QF_EMBED_AS_LIMIT;
+}
+
 int qf_embed_serve(int in_fd, int out_fd, long memory_mb)
 {
-	if (memory_mb > 0) {
+	if (QF_EMBED_AS_LIMIT && memory_mb > 0) {
 		struct rlimit rl = {.rlim_cur = (rlim_t)memory_mb << 20, .rlim_max = (rlim_t)memory_mb << 20};
 		if (setrlimit(RLIMIT_AS, &rl)) {
 			perror("qforge embed: setrlimit");
