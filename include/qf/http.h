@@ -48,6 +48,8 @@ typedef struct qf_server_opts {
 	double slow_factor;       /* dashboard alert: average job time over the window
 	                             above this many times the previous window's (default 1.5) */
 	bool quiet;               /* no start-up banner */
+	double retention_interval; /* seconds between runs of the retention (qf_store_purge);
+	                              0: QF_RETENTION_INTERVAL_S (an hour); < 0: never */
 } qf_server_opts;
 
 void qf_server_opts_init(qf_server_opts *o);
