@@ -17,13 +17,8 @@
 
 static void start(ht_server *s, const char *name, bool pg)
 {
-	memset(s, 0, sizeof(*s));
 	char tmp[QF_MAX_PATH];
-	qft_tmpdir(tmp, name);
-	if (pg)
-		sv_store_pg(&s->store, NULL, name);
-	else
-		sv_store_sqlite(&s->store, tmp);
+	ht_store(s, name, pg, tmp);
 	const char *extra[] = {"--retention-interval", "1", NULL};
 	ht_serve(s, tmp, 0, extra);
 }
