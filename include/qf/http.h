@@ -57,6 +57,8 @@ typedef struct qf_server_opts {
 	qf_notify_smtp smtp;
 	double notify_backoff_s;
 	int notify_max_attempts;
+	double retention_interval; /* seconds between runs of the retention (qf_store_purge);
+	                              0: QF_RETENTION_INTERVAL_S (an hour); < 0: never */
 } qf_server_opts;
 
 void qf_server_opts_init(qf_server_opts *o);

@@ -307,6 +307,13 @@
 #define QF_TOTP_FAILURE_WINDOW_S 300.0
 #define QF_TOTP_TRACKED 8192
 
+/* Scheduled retention in qforge serve (qf_store_purge): how often (s;
+ * --retention-interval), and how soon after start-up the first run comes
+ * (a server restarted more often than hourly still purges; not at once, so
+ * that start-up does not wait for it). */
+#define QF_RETENTION_INTERVAL_S 3600.0
+#define QF_RETENTION_FIRST_S 60.0
+
 /* Invitations (--registration invite) are valid this long (s). */
 #define QF_INVITE_TTL_S (7.0 * 86400.0)
 

@@ -2,7 +2,8 @@
  * qforge serve [--port 8080] [--bind 127.0.0.1] [--store URL] [--workers N] ...
  *
  * The HTTP API and the web app in front of the store, with a supervised
- * pool of workers (include/qf/http.h). SIGTERM or SIGINT: stop accepting,
+ * pool of workers (include/qf/http.h) and the scheduled retention (an
+ * hourly qforge db purge on a thread of its own). SIGTERM or SIGINT: stop accepting,
  * finish the requests under way, drain the workers; a second one stops
  * their running jobs and gives them back to the queue.
  */
@@ -43,6 +44,9 @@ static const char usage[] =
 	"  --secret-key FILE        key that seals secrets at rest (default var/secret.key,\n"
 	"                           created mode 0600 when missing; never in the database)\n"
 	"  --secure-cookies         mark cookies Secure (when served behind TLS)\n"
+	"  --retention-interval S   run the retention (what qforge db purge does: sessions\n"
+	"                           idle 7 days, metrics and usage logs 90 days, audit 1\n"
+	"                           year) every S seconds (default 3600; 0: never)\n"
 	"  --port-file FILE         write the port listened on to FILE\n"
 	"  --quiet                  no start-up banner\n"
 	"\n"
@@ -63,7 +67,7 @@ enum {
 	OPT_PORT = 256, OPT_BIND, OPT_STORE, OPT_WORKERS, OPT_WORKER_ARG, OPT_REGISTRATION,
 	OPT_THREADS, OPT_JOBS_ROOT, OPT_WEB_ROOT, OPT_SECRET, OPT_SECURE, OPT_PORT_FILE, OPT_QUIET,
 	OPT_SMTP_URL, OPT_SMTP_FROM, OPT_SMTP_TLS, OPT_NOTIFY_ALLOW, OPT_NOTIFY_BACKOFF,
-	OPT_NOTIFY_ATTEMPTS, OPT_NOTIFY_TEST_PORT, OPT_HELP,
+	OPT_NOTIFY_ATTEMPTS, OPT_NOTIFY_TEST_PORT, OPT_RETENTION, OPT_HELP,
 };
 
 static const struct option options[] = {
@@ -78,6 +82,7 @@ static const struct option options[] = {
 	{"web-root", required_argument, NULL, OPT_WEB_ROOT},
 	{"secret-key", required_argument, NULL, OPT_SECRET},
 	{"secure-cookies", no_argument, NULL, OPT_SECURE},
+	{"retention-interval", required_argument, NULL, OPT_RETENTION},
 	{"port-file", required_argument, NULL, OPT_PORT_FILE},
 	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"smtp-url", required_argument, NULL, OPT_SMTP_URL},
@@ -188,6 +193,12 @@ int cmd_serve(int argc, char **argv)
 		case OPT_WEB_ROOT: o.web_root = optarg; break;
 		case OPT_SECRET: o.secret_key_file = optarg; break;
 		case OPT_SECURE: o.secure_cookies = true; break;
+		case OPT_RETENTION:
+			if (!qf_parse_int(optarg, 0, 366L * 86400, &l))
+				return cli_usage_error("serve", "--retention-interval needs seconds from 0 (never) "
+				                                "to 31622400 (a year)");
+			o.retention_interval = l ? (double)l : -1;
+			break;
 		case OPT_PORT_FILE: o.port_file = optarg; break;
 		case OPT_QUIET: o.quiet = true; break;
 		case OPT_SMTP_URL: o.smtp.url = optarg; break;

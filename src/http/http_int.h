@@ -266,6 +266,7 @@ void qf__hub_close_all(qf__hub *h);
 /* ---- the server (server.c) --------------------------------------------------------------- */
 
 typedef struct qf__supervisor qf__supervisor;
+typedef struct qf__retention qf__retention;
 
 struct qf_server {
 	qf_server_opts o;
@@ -298,6 +299,7 @@ struct qf_server {
 	qf__supervisor *sup;
 	qf_notifier *notifier;       /* the outbox's sender (NULL: in-process servers) */
 	qf_notify_policy policy;     /* where webhooks may go */
+	qf__retention *retention;
 	atomic_int stopping;
 
 	/* cached store counts for /metrics and /readyz */
@@ -340,6 +342,19 @@ void qf__supervisor_stop(qf__supervisor *s, volatile sig_atomic_t *stop);
 void qf__supervisor_free(qf__supervisor *s);
 int qf__supervisor_running(const qf__supervisor *s);
 int64_t qf__supervisor_restarts(const qf__supervisor *s);
+
+/* ---- scheduled retention (retention.c) ---------------------------------------------------- */
+
+/* A thread running qf_store_purge every interval seconds (the first run
+ * after QF_RETENTION_FIRST_S, or interval when shorter). */
+int qf__retention_start(qf__retention **out, qf_store *store, double interval, qf_err *err);
+/* Stop the thread (a run under way finishes first). */
+void qf__retention_stop(qf__retention *t);
+void qf__retention_free(qf__retention *t);
+/* {"enabled","interval_seconds","runs","failures","rows_deleted_total",
+ * "last_run_at","last_run_seconds","last_deleted":{table:n},
+ * "deleted_by_table":{table:n},"last_error"}; t NULL: {"enabled":false}. */
+json_t *qf__retention_status(qf__retention *t);
 
 /* ---- the route table (routes.c) --------------------------------------------------------- */
 

@@ -99,6 +99,40 @@ static void route_labels(qf_buf *out, qf_server *s, size_t i)
 	qf_buf_puts(out, "\"");
 }
 
+/* The scheduled retention: runs, failures, rows deleted by table, the
+ * last run's time. */
+static void render_retention(qf_server *s, qf_buf *out)
+{
+	json_t *st = qf__retention_status(s->retention);
+	qf_buf_printf(out, "# HELP qforge_retention_runs_total Runs of the scheduled retention "
+	                   "(qf_store_purge).\n# TYPE qforge_retention_runs_total counter\n"
+	                   "qforge_retention_runs_total %lld\n"
+	                   "# HELP qforge_retention_failures_total Runs of the scheduled retention "
+	                   "that failed.\n# TYPE qforge_retention_failures_total counter\n"
+	                   "qforge_retention_failures_total %lld\n",
+	              (long long)json_integer_value(json_object_get(st, "runs")),
+	              (long long)json_integer_value(json_object_get(st, "failures")));
+	qf_buf_puts(out, "# HELP qforge_retention_rows_deleted_total Rows the scheduled retention "
+	                 "deleted, by table.\n# TYPE qforge_retention_rows_deleted_total counter\n");
+	const char *table;
+	json_t *v;
+	json_object_foreach(json_object_get(st, "deleted_by_table"), table, v) {
+		qf_buf_puts(out, "qforge_retention_rows_deleted_total{table=\"");
+		label(out, table);
+		qf_buf_printf(out, "\"} %lld\n", (long long)json_integer_value(v));
+	}
+	double at = 0;
+	const char *ts = json_string_value(json_object_get(st, "last_run_at"));
+	if (ts)
+		qf_clock_parse(ts, &at);
+	qf_buf_printf(out, "# HELP qforge_retention_last_run_timestamp_seconds When the scheduled "
+	                   "retention last ran (Unix time; 0: not yet).\n"
+	                   "# TYPE qforge_retention_last_run_timestamp_seconds gauge\n"
+	                   "qforge_retention_last_run_timestamp_seconds %.3f\n",
+	              at);
+	json_decref(st);
+}
+
 int qf__metrics_render(qf_server *s, qf_buf *out, qf_err *err)
 {
 	qf__metrics *m = s->metrics;
@@ -217,5 +251,6 @@ int qf__metrics_render(qf_server *s, qf_buf *out, qf_err *err)
 	                   "# TYPE qforge_usage_log_dropped_total counter\n"
 	                   "qforge_usage_log_dropped_total %lld\n",
 	              (long long)qf__writer_written(s->writer), (long long)qf__writer_dropped(s->writer));
+	render_retention(s, out);
 	return out->len ? 0 : QF_ENOMEM;
 }

@@ -878,6 +878,14 @@ int qf_server_new(qf_server **out, const qf_server_opts *o, qf_err *err)
 		qf_server_free(s);
 		return rc;
 	}
+	if (o->retention_interval >= 0 &&
+	    (rc = qf__retention_start(&s->retention, s->store,
+	                              o->retention_interval > 0 ? o->retention_interval
+	                                                        : QF_RETENTION_INTERVAL_S,
+	                              err))) {
+		qf_server_free(s);
+		return rc;
+	}
 	int nworkers = o->workers < 0 ? (int)(cores > 0 ? cores : 1) : o->workers;
 	if (nworkers > QF_SERVE_MAX_WORKERS)
 		nworkers = QF_SERVE_MAX_WORKERS;
@@ -955,6 +963,7 @@ int qf_server_run(qf_server *s, volatile sig_atomic_t *stop, qf_err *err)
 		MHD_stop_daemon(s->daemon);
 		s->daemon = NULL;
 	}
+	qf__retention_stop(s->retention);
 	if (s->sup) {
 		qf_log_info(MODULE, "draining the workers (a second signal stops their jobs)");
 		qf__supervisor_stop(s->sup, stop);
@@ -975,6 +984,7 @@ void qf_server_free(qf_server *s)
 		qf__supervisor_free(s->sup);
 	}
 	qf_notifier_free(s->notifier);
+	qf__retention_free(s->retention);
 	qf__hub_free(s->hub);
 	qf__writer_free(s->writer);
 	qf__metrics_free(s->metrics);

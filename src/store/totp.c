@@ -10,7 +10,8 @@
 
 #include "store_int.h"
 
-/* Prepare and run q in tx; *changes gets the rows it changed. */
+/* Prepare and run q in tx, then release it; *changes (may be NULL) gets
+ * the rows it changed. */
 static int run(qf__tx *tx, qf__query *q, int64_t *changes, qf_err *err)
 {
 	qf__stmt *st = NULL;
@@ -24,6 +25,7 @@ static int run(qf__tx *tx, qf__query *q, int64_t *changes, qf_err *err)
 	return rc;
 }
 
+/* Commit tx, or roll it back when rc says it failed. */
 static int finish(qf__tx *tx, int rc, qf_err *err)
 {
 	if (rc) {
@@ -33,7 +35,33 @@ static int finish(qf__tx *tx, int rc, qf_err *err)
 	return qf__tx_commit(tx, err);
 }
 
-/* "totp_last_step IS NULL OR totp_last_step < step" */
+/* Run q alone in a transaction of the system's; *done: it changed one row. */
+static int run_alone(qf_store *s, qf__query *q, bool *done, qf_err *err)
+{
+	*done = false;
+	qf_actor sys = qf_actor_system();
+	qf__tx tx;
+	int rc = qf__tx_begin(s, &sys, true, &tx, err);
+	if (rc) {
+		qf__query_release(q);
+		return rc;
+	}
+	int64_t n = 0;
+	rc = run(&tx, q, &n, err);
+	*done = !rc && n == 1;
+	return finish(&tx, rc, err);
+}
+
+/* " WHERE user_id = ? AND totp_enabled = ?" */
+static void where_user(qf__query *q, const char *user_id, bool enabled)
+{
+	qf__query_sql(q, " WHERE user_id = ");
+	qf__query_text(q, user_id);
+	qf__query_sql(q, " AND totp_enabled = ");
+	qf__query_bool(q, enabled);
+}
+
+/* " AND (totp_last_step IS NULL OR totp_last_step < step)" */
 static void later_step(qf__query *q, int64_t step)
 {
 	qf__query_sql(q, " AND (totp_last_step IS NULL OR totp_last_step < ");
@@ -41,29 +69,25 @@ static void later_step(qf__query *q, int64_t step)
 	qf__query_sql(q, ")");
 }
 
+/* A statement "<verb> user_backup_codes ... WHERE user_id = ?" in q. */
+static void codes_of(qf__query *q, qf__dialect d, const char *verb, const char *user_id)
+{
+	qf__query_init(q, d);
+	qf__query_sql(q, "%s user_backup_codes WHERE user_id = ", verb);
+	qf__query_text(q, user_id);
+}
+
 int qf_store_totp_enroll(qf_store *s, const char *user_id, const char *sealed_secret, bool *done,
                          qf_err *err)
 {
-	*done = false;
-	qf_actor sys = qf_actor_system();
-	qf__tx tx;
-	int rc = qf__tx_begin(s, &sys, true, &tx, err);
-	if (rc)
-		return rc;
 	qf__query q;
 	qf__query_init(&q, s->dialect);
 	qf__query_sql(&q, "UPDATE user_credentials SET totp_secret = ");
 	qf__query_text(&q, sealed_secret);
 	qf__query_sql(&q, ", totp_last_step = NULL, totp_confirmed_at = NULL, updated_at = ");
 	qf__query_time(&q, qf_clock_now());
-	qf__query_sql(&q, " WHERE user_id = ");
-	qf__query_text(&q, user_id);
-	qf__query_sql(&q, " AND totp_enabled = ");
-	qf__query_bool(&q, false);
-	int64_t n = 0;
-	rc = run(&tx, &q, &n, err);
-	*done = !rc && n == 1;
-	return finish(&tx, rc, err);
+	where_user(&q, user_id, false);
+	return run_alone(s, &q, done, err);
 }
 
 int qf_store_totp_activate(qf_store *s, const char *user_id, int64_t step,
@@ -86,17 +110,13 @@ int qf_store_totp_activate(qf_store *s, const char *user_id, int64_t step,
 	qf__query_time(&q, now);
 	qf__query_sql(&q, ", updated_at = ");
 	qf__query_time(&q, now);
-	qf__query_sql(&q, " WHERE user_id = ");
-	qf__query_text(&q, user_id);
-	qf__query_sql(&q, " AND totp_secret IS NOT NULL AND totp_enabled = ");
-	qf__query_bool(&q, false);
+	where_user(&q, user_id, false);
+	qf__query_sql(&q, " AND totp_secret IS NOT NULL");
 	later_step(&q, step);
 	int64_t n = 0;
 	rc = run(&tx, &q, &n, err);
 	if (!rc && n == 1) {
-		qf__query_init(&q, s->dialect);
-		qf__query_sql(&q, "DELETE FROM user_backup_codes WHERE user_id = ");
-		qf__query_text(&q, user_id);
+		codes_of(&q, s->dialect, "DELETE FROM", user_id);
 		rc = run(&tx, &q, NULL, err);
 		for (int i = 0; !rc && i < ncodes; i++) {
 			qf__query_init(&q, s->dialect);
@@ -116,36 +136,18 @@ int qf_store_totp_activate(qf_store *s, const char *user_id, int64_t step,
 
 int qf_store_totp_use_step(qf_store *s, const char *user_id, int64_t step, bool *done, qf_err *err)
 {
-	*done = false;
-	qf_actor sys = qf_actor_system();
-	qf__tx tx;
-	int rc = qf__tx_begin(s, &sys, true, &tx, err);
-	if (rc)
-		return rc;
 	qf__query q;
 	qf__query_init(&q, s->dialect);
 	qf__query_sql(&q, "UPDATE user_credentials SET totp_last_step = ");
 	qf__query_int(&q, step);
-	qf__query_sql(&q, " WHERE user_id = ");
-	qf__query_text(&q, user_id);
-	qf__query_sql(&q, " AND totp_enabled = ");
-	qf__query_bool(&q, true);
+	where_user(&q, user_id, true);
 	later_step(&q, step);
-	int64_t n = 0;
-	rc = run(&tx, &q, &n, err);
-	*done = !rc && n == 1;
-	return finish(&tx, rc, err);
+	return run_alone(s, &q, done, err);
 }
 
 int qf_store_totp_use_backup(qf_store *s, const char *user_id, const char *code_hash, bool *done,
                              qf_err *err)
 {
-	*done = false;
-	qf_actor sys = qf_actor_system();
-	qf__tx tx;
-	int rc = qf__tx_begin(s, &sys, true, &tx, err);
-	if (rc)
-		return rc;
 	qf__query q;
 	qf__query_init(&q, s->dialect);
 	qf__query_sql(&q, "UPDATE user_backup_codes SET used_at = ");
@@ -155,10 +157,7 @@ int qf_store_totp_use_backup(qf_store *s, const char *user_id, const char *code_
 	qf__query_sql(&q, " AND code_hash = ");
 	qf__query_text(&q, code_hash);
 	qf__query_sql(&q, " AND used_at IS NULL");
-	int64_t n = 0;
-	rc = run(&tx, &q, &n, err);
-	*done = !rc && n == 1;
-	return finish(&tx, rc, err);
+	return run_alone(s, &q, done, err);
 }
 
 int qf_store_totp_disable(qf_store *s, const char *user_id, qf_err *err)
@@ -179,9 +178,7 @@ int qf_store_totp_disable(qf_store *s, const char *user_id, qf_err *err)
 	qf__query_text(&q, user_id);
 	rc = run(&tx, &q, NULL, err);
 	if (!rc) {
-		qf__query_init(&q, s->dialect);
-		qf__query_sql(&q, "DELETE FROM user_backup_codes WHERE user_id = ");
-		qf__query_text(&q, user_id);
+		codes_of(&q, s->dialect, "DELETE FROM", user_id);
 		rc = run(&tx, &q, NULL, err);
 	}
 	return finish(&tx, rc, err);

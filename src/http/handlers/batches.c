@@ -214,5 +214,7 @@ int h_dashboard(qf__req *r)
 		                        r->srv->o.slow_factor > 0 ? r->srv->o.slow_factor : 1.5, &doc, &r->err);
 	if (rc)
 		return rc;
+	/* the platform's scheduled retention: when it last ran, what it deleted */
+	json_object_set_new(doc, "retention", qf__retention_status(r->srv->retention));
 	return qf__reply_json(r, 200, doc);
 }

@@ -269,6 +269,18 @@ static inline void ht_serve(ht_server *s, const char *tmp, int workers, const ch
 	ht_serve_env(s, tmp, workers, extra, NULL);
 }
 
+/* A fresh store for a server named name (SQLite in its temporary directory,
+ * or a fresh PostgreSQL database when pg) and that directory into tmp. */
+static inline void ht_store(ht_server *s, const char *name, bool pg, char tmp[QF_MAX_PATH])
+{
+	memset(s, 0, sizeof(*s));
+	qft_tmpdir(tmp, name);
+	if (pg)
+		sv_store_pg(&s->store, NULL, name);
+	else
+		sv_store_sqlite(&s->store, tmp);
+}
+
 /* SIGTERM, then wait (SIGKILL and fail after timeout_s); the exit code. */
 static inline int ht_stop(ht_server *s, double timeout_s)
 {

@@ -35,13 +35,8 @@
 
 static void start(ht_server *s, const char *name, bool pg)
 {
-	memset(s, 0, sizeof(*s));
 	char tmp[QF_MAX_PATH];
-	qft_tmpdir(tmp, name);
-	if (pg)
-		sv_store_pg(&s->store, NULL, name);
-	else
-		sv_store_sqlite(&s->store, tmp);
+	ht_store(s, name, pg, tmp);
 	static char fake[64];
 	snprintf(fake, sizeof(fake), "QF_FAKE_NOW=%.0f", T0);
 	const char *env[] = {fake, NULL};

@@ -30,13 +30,8 @@
 
 static void start(ht_server *s, const char *name, bool pg, int workers, const char *const *extra)
 {
-	memset(s, 0, sizeof(*s));
 	char tmp[QF_MAX_PATH];
-	qft_tmpdir(tmp, name);
-	if (pg)
-		sv_store_pg(&s->store, NULL, name);
-	else
-		sv_store_sqlite(&s->store, tmp);
+	ht_store(s, name, pg, tmp);
 	ht_serve(s, tmp, workers, extra);
 }
 
