@@ -38,4 +38,10 @@ int qf_fs_sync_dir(const char *dir);
  * Returns true and fills out when found. */
 bool qf_fs_which(const char *name, char *out, size_t size);
 
+/* The running program's path (/proc/self/exe), or its directory, into out:
+ * 0, or QF_EINVAL when it cannot be read or does not fit. Modules, the web
+ * app and the programs qforge starts are found beside it. */
+int qf_fs_self_path(char *out, size_t size);
+int qf_fs_self_dir(char *out, size_t size);
+
 #endif

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "qf/clock.h"
+#include "qf/fs.h"
 #include "qf/limits.h"
 #include "qf/molio.h"
 #include "qf/str.h"
@@ -272,9 +273,7 @@ static int read_more(struct child *c)
 static const char *default_program(char *buf, size_t size)
 {
 	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
+	if (qf_fs_self_path(exe, sizeof(exe)) == 0) {
 		char *slash = strrchr(exe, '/');
 		if (slash && !strcmp(slash + 1, "qforge"))
 			return "/proc/self/exe";

@@ -69,12 +69,10 @@ static void *open_module(const char *path)
 static void load_module(void)
 {
 	void *h = NULL;
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash = n > 0 ? (exe[n] = '\0', strrchr(exe, '/')) : NULL;
-	if (slash) {
+	char dir[PATH_MAX];
+	if (qf_fs_self_dir(dir, sizeof(dir)) == 0) {
 		char path[PATH_MAX + sizeof(QF_RDKIT_MODULE_FILE)];
-		snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - exe), exe, QF_RDKIT_MODULE_FILE);
+		snprintf(path, sizeof(path), "%s/%s", dir, QF_RDKIT_MODULE_FILE);
 		h = open_module(path);
 	}
 #ifdef QF_RDKIT_MODULE

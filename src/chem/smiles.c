@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "qf/fs.h"
 #include "qf/limits.h"
 #include "qf/str.h"
 #include "rdkit_module.h"
@@ -40,16 +41,11 @@ static void *try_open(const char *path)
 static void load(void)
 {
 	void *h = NULL;
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			char path[PATH_MAX + sizeof(QF_RDKIT_MODULE_FILE)];
-			snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - exe), exe, QF_RDKIT_MODULE_FILE);
-			h = try_open(path);
-		}
+	char dir[PATH_MAX];
+	if (qf_fs_self_dir(dir, sizeof(dir)) == 0) {
+		char path[PATH_MAX + sizeof(QF_RDKIT_MODULE_FILE)];
+		snprintf(path, sizeof(path), "%s/%s", dir, QF_RDKIT_MODULE_FILE);
+		h = try_open(path);
 	}
 #ifdef QF_RDKIT_MODULE
 	if (!h)

@@ -233,3 +233,23 @@ bool qf_fs_which(const char *name, char *out, size_t size)
 	}
 	return false;
 }
+
+int qf_fs_self_path(char *out, size_t size)
+{
+	ssize_t n = size > 1 ? readlink("/proc/self/exe", out, size - 1) : -1;
+	if (n <= 0 || (size_t)n >= size - 1)
+		return QF_EINVAL;
+	out[n] = '\0';
+	return 0;
+}
+
+int qf_fs_self_dir(char *out, size_t size)
+{
+	if (qf_fs_self_path(out, size))
+		return QF_EINVAL;
+	char *slash = strrchr(out, '/');
+	if (!slash)
+		return QF_EINVAL;
+	*slash = '\0';
+	return 0;
+}

@@ -758,20 +758,14 @@ static void find_web_root(qf_server *s)
 		qf_strlcpy(s->web_root, s->o.web_root, sizeof(s->web_root));
 		return;
 	}
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			char cand[PATH_MAX + 32];
-			snprintf(cand, sizeof(cand), "%s/../web/dist", exe);
-			char real[PATH_MAX];
-			if (realpath(cand, real) && qf_fs_exists(real)) {
-				qf_strlcpy(s->web_root, real, sizeof(s->web_root));
-				return;
-			}
+	char dir[PATH_MAX];
+	if (qf_fs_self_dir(dir, sizeof(dir)) == 0) {
+		char cand[PATH_MAX + 32];
+		snprintf(cand, sizeof(cand), "%s/../web/dist", dir);
+		char real[PATH_MAX];
+		if (realpath(cand, real) && qf_fs_exists(real)) {
+			qf_strlcpy(s->web_root, real, sizeof(s->web_root));
+			return;
 		}
 	}
 	snprintf(s->web_root, sizeof(s->web_root), "%s/web/dist", QF_SOURCE_DIR);

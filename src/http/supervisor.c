@@ -31,6 +31,7 @@
 
 #include "http_int.h"
 #include "qf/clock.h"
+#include "qf/fs.h"
 #include "qf/log.h"
 #include "qf/str.h"
 
@@ -184,12 +185,9 @@ int qf__supervisor_start(qf__supervisor **out, const qf__supervisor_opts *o, qf_
 	if (o->qforge_path) {
 		qf_strlcpy(s->program, o->qforge_path, sizeof(s->program));
 	} else {
-		ssize_t n = readlink("/proc/self/exe", s->program, sizeof(s->program) - 1);
-		if (n <= 0)
+		if (qf_fs_self_path(s->program, sizeof(s->program)))
 			rc = qf_err_set(err, QF_CAT_SYSTEM, "serve.workers",
 			                "cannot find this program to start workers");
-		else
-			s->program[n] = '\0';
 	}
 	if (!rc && o->extra_args) {
 		s->extra_copy = strdup(o->extra_args);

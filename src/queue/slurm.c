@@ -657,15 +657,6 @@ static int shq(qf_buf *b, const char *s)
 	return rc ? rc : qf_buf_puts(b, "'");
 }
 
-static int self_path(char *out, size_t size)
-{
-	ssize_t n = readlink("/proc/self/exe", out, size - 1);
-	if (n <= 0 || (size_t)n >= size - 1)
-		return QF_EINVAL;
-	out[n] = '\0';
-	return 0;
-}
-
 int qf_slurm_script(const qf_slurm_submit_opts *o, const char *worker_url, char **out,
                     qf_err *err)
 {
@@ -674,7 +665,7 @@ int qf_slurm_script(const qf_slurm_submit_opts *o, const char *worker_url, char 
 	if (rc)
 		return rc;
 	char self[QF_MAX_PATH];
-	char *qforge = o->qforge ? absolute(o->qforge) : (self_path(self, sizeof(self)) ? NULL : strdup(self));
+	char *qforge = o->qforge ? absolute(o->qforge) : (qf_fs_self_path(self, sizeof(self)) ? NULL : strdup(self));
 	bool local = !strcmp(o->jobs_root, "local");
 	char *jobs = local ? NULL : absolute(o->jobs_root);
 	char *outdir = absolute(o->output_dir);
