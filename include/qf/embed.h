@@ -36,13 +36,13 @@ typedef struct qf_embed_limits {
 /* Called after each molecule (done of n); may be NULL. */
 typedef void (*qf_embed_progress_fn)(void *ctx, size_t done, size_t n);
 
-/* Coordinates for mols[i] from smiles[i], i < n. mols[i] hold the molecule
+/* Coordinates for *mols[i] from smiles[i], i < n. *mols[i] hold the molecule
  * as qf_smiles_check made it from the same SMILES (atoms with hydrogens,
  * zero coordinates); on success its coordinates are set, else failed[i] is
  * true and errs[i] says why (input.embedding for a limit; the SMILES's own
  * errors as qf_smiles_to_mol gives them). Returns 0, or a system error when
  * no child could be started (then nothing was embedded). */
-int qf_embed_many(const qf_embed_limits *l, const char *const *smiles, qf_mol *mols, qf_err *errs,
+int qf_embed_many(const qf_embed_limits *l, const char *const *smiles, qf_mol *const *mols, qf_err *errs,
                   bool *failed, size_t n, qf_embed_progress_fn progress, void *ctx, qf_err *err);
 
 /* One SMILES, as qf_embed_many: m is filled (name as qf_smiles_to_mol). */

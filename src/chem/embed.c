@@ -290,7 +290,7 @@ static const char *default_program(char *buf, size_t size)
 #endif
 }
 
-int qf_embed_many(const qf_embed_limits *lim, const char *const *smiles, qf_mol *mols, qf_err *errs,
+int qf_embed_many(const qf_embed_limits *lim, const char *const *smiles, qf_mol *const *mols, qf_err *errs,
                   bool *failed, size_t n, qf_embed_progress_fn progress, void *ctx, qf_err *err)
 {
 	if (n == 0)
@@ -390,7 +390,7 @@ int qf_embed_many(const qf_embed_limits *lim, const char *const *smiles, qf_mol 
 				if (read_more(c) == 0) {
 					int a = answer_complete(c);
 					if (a == 1) {
-						take_answer(c, smiles[i], &mols[i], &errs[i], &failed[i]);
+						take_answer(c, smiles[i], mols[i], &errs[i], &failed[i]);
 						bool oom = c->len >= 6 && !memcmp(c->buf, "err 1 ", 6);
 						c->busy = false;
 						c->len = 0;
@@ -443,7 +443,7 @@ int qf_embed_one(const qf_embed_limits *l, const char *smiles, const char *name,
 	qf_err_init(&e);
 	qf_embed_limits one = l ? *l : (qf_embed_limits){0};
 	one.processes = 1;
-	rc = qf_embed_many(&one, &smiles, m, &e, &failed, 1, NULL, NULL, err);
+	rc = qf_embed_many(&one, &smiles, &m, &e, &failed, 1, NULL, NULL, err);
 	if (!rc && failed) {
 		*err = e;
 		rc = e.rc ? e.rc : -1;

@@ -227,10 +227,8 @@ static void print_json(const json_t *doc)
  * at each flush, refused records reported here by file and record. */
 struct submitter {
 	qf_submitter *sub;
-	size_t unreadable; /* files that could not be opened */
-	int status;        /* exit status of what stopped the submission */
-	double last_progress;
-	bool progress_shown;
+	size_t unreadable;    /* files that could not be opened */
+	double last_progress; /* qf_clock_mono of the last progress line (or the start) */
 };
 
 static void print_reject(void *ctx, const char *source, int record, const qf_err *e)
@@ -240,19 +238,15 @@ static void print_reject(void *ctx, const char *source, int record, const qf_err
 	        e->code);
 }
 
-/* Embedding progress, at most once a second (and never for a few SMILES). */
+/* Embedding progress, at most once a second from the start (so never for a
+ * file that embeds within a second). */
 static void print_embed(void *ctx, size_t embedded, size_t failed)
 {
 	struct submitter *s = ctx;
 	double t = qf_clock_mono();
 	if (t - s->last_progress < 1.0)
 		return;
-	if (s->last_progress == 0) {
-		s->last_progress = t;
-		return;
-	}
 	s->last_progress = t;
-	s->progress_shown = true;
 	fprintf(stderr, "qforge: SMILES embedded: %zu, failed: %zu\n", embedded, failed);
 }
 
@@ -359,7 +353,7 @@ static int batch_submit(struct batch_args *a)
 	qf_strlcpy(name, a->name ? a->name : base_name(a->target), sizeof(name));
 	if (!realpath(a->target, source))
 		qf_strlcpy(source, a->target, sizeof(source));
-	struct submitter s = {0};
+	struct submitter s = {.last_progress = qf_clock_mono()};
 	qf_submitter_opts so = {
 		.spec = &a->spec,
 		.name = name,

@@ -140,7 +140,7 @@ static int embed_chunk(qf_submitter *s, qf_err *err)
 	if (k == 0)
 		return 0;
 	const char **smi = calloc(k, sizeof(*smi));
-	qf_mol *mols = calloc(k, sizeof(*mols));
+	qf_mol **mols = calloc(k, sizeof(*mols));
 	qf_err *errs = calloc(k, sizeof(*errs));
 	bool *failed = calloc(k, sizeof(*failed));
 	int rc = 0;
@@ -150,12 +150,10 @@ static int embed_chunk(qf_submitter *s, qf_err *err)
 	}
 	for (size_t j = 0; j < k; j++) {
 		smi[j] = s->smiles[idx[j]];
-		mols[j] = s->mols[idx[j]]; /* shared: the coordinates are written in place */
+		mols[j] = &s->mols[idx[j]];
 	}
 	struct progress_ctx pc = {s, s->embedded + s->embed_failed};
 	rc = qf_embed_many(&s->embed, smi, mols, errs, failed, k, embed_progress, &pc, err);
-	for (size_t j = 0; j < k; j++) /* the description was set on the copy */
-		s->mols[idx[j]].embedding = mols[j].embedding;
 	if (rc)
 		goto out;
 	/* From the last, so drop() moves only items already looked at. */

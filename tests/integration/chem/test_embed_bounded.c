@@ -55,10 +55,12 @@ static size_t bench_smiles(char **out, size_t n)
 	return k;
 }
 
-/* mols[i] as qf_embed_many takes them: checked, without 3D. */
-static void check_all(const char *const *smi, qf_mol *mols, size_t n)
+/* mols[i] as qf_embed_many takes them: checked, without 3D; ptr[i] the
+ * pointers it takes. */
+static void check_all(const char *const *smi, qf_mol *mols, qf_mol **ptr, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		ptr[i] = &mols[i];
 		qf_err e;
 		qf_err_init(&e);
 		qf_mol_init(&mols[i]);
@@ -76,11 +78,12 @@ static void test_children_give_in_process_structures(void **state)
 	qf_mol mols[SAME_AS_IN_PROCESS];
 	qf_err errs[SAME_AS_IN_PROCESS];
 	bool failed[SAME_AS_IN_PROCESS];
-	check_all((const char *const *)smi, mols, n);
+	qf_mol *ptr[SAME_AS_IN_PROCESS];
+	check_all((const char *const *)smi, mols, ptr, n);
 	qf_err err;
 	qf_err_init(&err);
 	qf_embed_limits l = {.processes = 2};
-	if (qf_embed_many(&l, (const char *const *)smi, mols, errs, failed, n, NULL, NULL, &err))
+	if (qf_embed_many(&l, (const char *const *)smi, ptr, errs, failed, n, NULL, NULL, &err))
 		fail_msg("qf_embed_many: %s", err.message);
 	for (size_t i = 0; i < n; i++) {
 		if (failed[i])
@@ -141,12 +144,13 @@ static void test_limits_end_one_molecule_not_the_call(void **state)
 	qf_mol mols[4];
 	qf_err errs[4];
 	bool failed[4];
-	check_all(smi, mols, n);
+	qf_mol *ptr[4];
+	check_all(smi, mols, ptr, n);
 	qf_err err;
 	qf_err_init(&err);
 	qf_embed_limits l = {.seconds = 2, .processes = 2};
 	double t0 = sv_now();
-	assert_int_equal(qf_embed_many(&l, smi, mols, errs, failed, n, NULL, NULL, &err), 0);
+	assert_int_equal(qf_embed_many(&l, smi, ptr, errs, failed, n, NULL, NULL, &err), 0);
 	print_message("time limit 2 s: the call took %.2f s\n", sv_now() - t0);
 	for (size_t i = 0; i < n; i++) {
 		if (i == 1) {
@@ -168,9 +172,9 @@ static void test_limits_end_one_molecule_not_the_call(void **state)
 	}
 	char *big = repeat("C", 125);
 	const char *smi2[] = {big, "CCO"};
-	check_all(smi2, mols, 2);
+	check_all(smi2, mols, ptr, 2);
 	qf_embed_limits lm = {.memory_mb = 64, .processes = 1};
-	assert_int_equal(qf_embed_many(&lm, smi2, mols, errs, failed, 2, NULL, NULL, &err), 0);
+	assert_int_equal(qf_embed_many(&lm, smi2, ptr, errs, failed, 2, NULL, NULL, &err), 0);
 	assert_true(failed[0]);
 	assert_string_equal(errs[0].code, "input.embedding");
 	assert_non_null(strstr(errs[0].message, "64 MB"));
