@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,12 +142,16 @@ static int from_module(const char *smiles, const char *name, int conformers, qf_
 		                  "with make, or install librdkit1 (scripts/install-deps)",
 		                  load_error);
 	qf_rdkit_out out;
-	int mrc = conformers > 0 ? embed_fn(smiles, QF_MAX_ATOMS, conformers, &out)
+	/* Embedding: the module refuses past the SMILES atom limit before it
+	 * embeds; parsing counts up to QF_MAX_ATOMS and is refused below. */
+	int mrc = conformers > 0 ? embed_fn(smiles, QF_MAX_SMILES_ATOMS, conformers, &out)
 	                         : parse_fn(smiles, QF_MAX_ATOMS, &out);
 	if (mrc != 0) {
 		if (out.out_of_memory)
 			return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "%s", out.message);
-		return qf_err_set(err, QF_CAT_VALIDATION, out.code, "%s", out.message);
+		bool too_big = conformers > 0 && !strcmp(out.code, "input.too_many_atoms");
+		return qf_err_set(err, QF_CAT_VALIDATION, too_big ? "input.embedding" : out.code, "%s",
+		                  out.message);
 	}
 	int rc = 0;
 	if (out.natoms > QF_MAX_SMILES_ATOMS)
