@@ -24,6 +24,7 @@
 
 #include "qf/err.h"
 #include "qf/mol.h"
+#include "qf/molio.h"
 
 typedef struct qf_embed_limits {
 	double seconds;      /* wall time per molecule; 0: QF_EMBED_SECONDS */
@@ -40,10 +41,15 @@ typedef void (*qf_embed_progress_fn)(void *ctx, size_t done, size_t n);
  * as qf_smiles_check made it from the same SMILES (atoms with hydrogens,
  * zero coordinates); on success its coordinates are set, else failed[i] is
  * true and errs[i] says why (input.embedding for a limit; the SMILES's own
- * errors as qf_smiles_to_mol gives them). Returns 0, or a system error when
+ * errors as qf_smiles_to_mol gives them). confs (may be NULL): confs[i]
+ * gets every distinct conformer of a molecule that succeeded (lowest
+ * force-field energy first, conformer 0 being *mols[i]'s coordinates; as
+ * qf_smiles_to_conformers), released by the caller with
+ * qf_conformers_release. Returns 0, or a system error when
  * no child could be started (then nothing was embedded). */
-int qf_embed_many(const qf_embed_limits *l, const char *const *smiles, qf_mol *const *mols, qf_err *errs,
-                  bool *failed, size_t n, qf_embed_progress_fn progress, void *ctx, qf_err *err);
+int qf_embed_many(const qf_embed_limits *l, const char *const *smiles, qf_mol *const *mols,
+                  qf_conformers *confs, qf_err *errs, bool *failed, size_t n,
+                  qf_embed_progress_fn progress, void *ctx, qf_err *err);
 
 /* One SMILES, as qf_embed_many: m is filled (name as qf_smiles_to_mol). */
 int qf_embed_one(const qf_embed_limits *l, const char *smiles, const char *name, qf_mol *m,

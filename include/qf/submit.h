@@ -39,6 +39,10 @@ typedef struct qf_submitter_opts {
 	 * that fails is refused like an unreadable record. on_embed (may be NULL)
 	 * is told the count embedded so far and the count that failed. */
 	const qf_embed_limits *embed;
+	/* With embed->conformers > 1: every distinct conformer of a SMILES is
+	 * queued as its own calculation (the same record; its index and
+	 * force-field energy in the molecule's embedding), not only the lowest. */
+	bool keep_conformers;
 	void (*on_embed)(void *ctx, size_t embedded, size_t failed);
 	void *embed_ctx;
 } qf_submitter_opts;

@@ -2,9 +2,10 @@
  *
  * The conversation with a child, over one socket (fd 0 and 1 of the child):
  *   parent: "<conformers> <smiles>\n"
- *   child:  "ok <natoms>\n", "emb <qf_mol.embedding JSON>\n", then natoms
- *           lines "<Z> <x> <y> <z>\n" (the lowest conformer), or
- *           "err <oom 0|1> <code> <message>\n"
+ *   child:  "ok <natoms> <nconf>\n", "emb <qf_mol.embedding JSON>\n", then for
+ *           each distinct conformer, lowest force-field energy first,
+ *           "c <ff_energy kcal/mol>\n" and natoms lines "<Z> <x> <y> <z>\n";
+ *           or "err <oom 0|1> <code> <message>\n"
  * A socket, not two pipes: send(MSG_NOSIGNAL) to a child that died is an
  * error to handle, not a SIGPIPE to the whole program. */
 #include "qf/embed.h"
@@ -126,6 +127,23 @@ static void shown(const char *smiles, char *out, size_t size)
 		snprintf(out, size, "%.50s... (%zu characters)", smiles, n);
 }
 
+/* "ok <natoms> <nconf>" (len bytes at line) -> the counts; -1 malformed. */
+static int answer_head(const char *line, size_t len, long *natoms, long *nconf)
+{
+	char head[48];
+	if (len < 3 || len >= sizeof(head) || memcmp(line, "ok ", 3))
+		return -1;
+	memcpy(head, line + 3, len - 3);
+	head[len - 3] = '\0';
+	char *sp = strchr(head, ' ');
+	if (!sp)
+		return -1;
+	*sp++ = '\0';
+	return qf_parse_int(head, 0, QF_MAX_ATOMS, natoms) && qf_parse_int(sp, 1, QF_MAX_CONFORMERS, nconf)
+	               ? 0
+	               : -1;
+}
+
 /* Is the answer in c->buf complete? 1 yes, 0 not yet, -1 malformed. */
 static int answer_complete(const struct child *c)
 {
@@ -134,27 +152,40 @@ static int answer_complete(const struct child *c)
 		return c->len > LINE_MAX_BYTES ? -1 : 0;
 	if (c->len >= 4 && !memcmp(c->buf, "err ", 4))
 		return 1;
-	if (c->len < 3 || memcmp(c->buf, "ok ", 3))
-		return -1;
-	long natoms;
-	char head[32];
-	size_t hl = (size_t)(nl - c->buf);
-	if (hl >= sizeof(head))
-		return -1;
-	memcpy(head, c->buf + 3, hl - 3);
-	head[hl - 3] = '\0';
-	if (!qf_parse_int(head, 0, QF_MAX_ATOMS, &natoms))
+	long natoms, nconf;
+	if (answer_head(c->buf, (size_t)(nl - c->buf), &natoms, &nconf))
 		return -1;
 	long lines = 0;
 	for (const char *p = nl + 1; p < c->buf + c->len; p++)
 		if (*p == '\n')
 			lines++;
-	return lines >= natoms + 1 ? 1 : 0;
+	return lines >= 1 + nconf * (natoms + 1) ? 1 : 0;
 }
 
-/* The complete answer in c->buf -> m (coordinates) or e. */
-static void take_answer(const struct child *c, const char *smiles, qf_mol *m, qf_err *e,
-                        bool *failed)
+/* natoms lines "<Z> <x> <y> <z>" of strtok_r's save -> xyz (3 * natoms),
+ * each Z as m's; false when a line is not. */
+static bool take_atoms(char **save, const qf_mol *m, double *xyz)
+{
+	for (int i = 0; i < m->natoms; i++) {
+		char *l = strtok_r(NULL, "\n", save);
+		char *end = NULL;
+		long z = l ? strtol(l, &end, 10) : -1;
+		double x = end ? strtod(end, &end) : NAN;
+		double y = end ? strtod(end, &end) : NAN;
+		double zz = end ? strtod(end, &end) : NAN;
+		if (z != m->z[i] || !isfinite(x) || !isfinite(y) || !isfinite(zz))
+			return false;
+		xyz[3 * i] = x;
+		xyz[3 * i + 1] = y;
+		xyz[3 * i + 2] = zz;
+	}
+	return true;
+}
+
+/* The complete answer in c->buf -> m (the lowest conformer's coordinates)
+ * and conf (every conformer; may be NULL), or e. */
+static void take_answer(const struct child *c, const char *smiles, qf_mol *m, qf_conformers *conf,
+                        qf_err *e, bool *failed)
 {
 	char *text = strndup(c->buf, c->len);
 	char sm[96];
@@ -187,42 +218,50 @@ static void take_answer(const struct child *c, const char *smiles, qf_mol *m, qf
 		free(text);
 		return;
 	}
-	long natoms = 0;
-	qf_parse_int(line + 3, 0, QF_MAX_ATOMS, &natoms);
-	if (natoms != m->natoms) {
+	long natoms = 0, nconf = 0;
+	char *emb = NULL;
+	if (answer_head(line, strlen(line), &natoms, &nconf) || natoms != m->natoms) {
 		qf_err_set(e, QF_CAT_SYSTEM, "system.embedding",
 		           "embedding '%s' gave %ld atoms where its SMILES has %d", sm, natoms, m->natoms);
-		free(text);
-		return;
+		goto out;
 	}
-	char *emb = strtok_r(NULL, "\n", &save);
+	emb = strtok_r(NULL, "\n", &save);
 	if (!emb || strncmp(emb, "emb ", 4)) {
 		qf_err_set(e, QF_CAT_SYSTEM, "system.embedding",
 		           "the embedding process gave a malformed answer for '%s'", sm);
-		free(text);
-		return;
+		goto out;
+	}
+	size_t per = 3 * (size_t)natoms;
+	qf_conformers all = {0};
+	all.xyz = malloc(((size_t)nconf * per + 1) * sizeof(double));
+	all.ff_energy = malloc((size_t)nconf * sizeof(double));
+	if (!all.xyz || !all.ff_energy) {
+		qf_conformers_release(&all);
+		qf_err_setrc(e, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+		goto out;
+	}
+	for (long k = 0; k < nconf; k++) {
+		char *head = strtok_r(NULL, "\n", &save);
+		double ff = head && !strncmp(head, "c ", 2) ? strtod(head + 2, NULL) : NAN;
+		if (!isfinite(ff) || !take_atoms(&save, m, all.xyz + (size_t)k * per)) {
+			qf_conformers_release(&all);
+			qf_err_set(e, QF_CAT_SYSTEM, "system.embedding",
+			           "embedding '%s' gave conformer %ld unlike its SMILES's atoms", sm, k + 1);
+			goto out;
+		}
+		all.ff_energy[k] = ff;
+		all.n++;
 	}
 	free(m->embedding);
 	m->embedding = strcmp(emb + 4, "{}") ? strdup(emb + 4) : NULL;
-	for (long i = 0; i < natoms; i++) {
-		char *l = strtok_r(NULL, "\n", &save);
-		char *end = NULL;
-		long z = l ? strtol(l, &end, 10) : -1;
-		double x = end ? strtod(end, &end) : NAN;
-		double y = end ? strtod(end, &end) : NAN;
-		double zz = end ? strtod(end, &end) : NAN;
-		if (z != m->z[i] || !isfinite(x) || !isfinite(y) || !isfinite(zz)) {
-			qf_err_set(e, QF_CAT_SYSTEM, "system.embedding",
-			           "embedding '%s' gave atom %ld unlike its SMILES's", sm, i + 1);
-			free(text);
-			return;
-		}
-		m->xyz[3 * i] = x;
-		m->xyz[3 * i + 1] = y;
-		m->xyz[3 * i + 2] = zz;
-	}
-	free(text);
+	memcpy(m->xyz, all.xyz, per * sizeof(double));
+	if (conf)
+		*conf = all;
+	else
+		qf_conformers_release(&all);
 	*failed = false;
+out:
+	free(text);
 }
 
 /* A child ended (or was killed) while holding a molecule. */
@@ -290,8 +329,9 @@ static const char *default_program(char *buf, size_t size)
 #endif
 }
 
-int qf_embed_many(const qf_embed_limits *lim, const char *const *smiles, qf_mol *const *mols, qf_err *errs,
-                  bool *failed, size_t n, qf_embed_progress_fn progress, void *ctx, qf_err *err)
+int qf_embed_many(const qf_embed_limits *lim, const char *const *smiles, qf_mol *const *mols,
+                  qf_conformers *confs, qf_err *errs, bool *failed, size_t n,
+                  qf_embed_progress_fn progress, void *ctx, qf_err *err)
 {
 	if (n == 0)
 		return 0;
@@ -320,6 +360,8 @@ int qf_embed_many(const qf_embed_limits *lim, const char *const *smiles, qf_mol 
 	for (size_t i = 0; i < n; i++) {
 		failed[i] = true;
 		qf_err_init(&errs[i]);
+		if (confs)
+			memset(&confs[i], 0, sizeof(confs[i]));
 	}
 	size_t next = 0, done = 0;
 	int rc = 0;
@@ -390,7 +432,7 @@ int qf_embed_many(const qf_embed_limits *lim, const char *const *smiles, qf_mol 
 				if (read_more(c) == 0) {
 					int a = answer_complete(c);
 					if (a == 1) {
-						take_answer(c, smiles[i], mols[i], &errs[i], &failed[i]);
+						take_answer(c, smiles[i], mols[i], confs ? &confs[i] : NULL, &errs[i], &failed[i]);
 						bool oom = c->len >= 6 && !memcmp(c->buf, "err 1 ", 6);
 						c->busy = false;
 						c->len = 0;
@@ -443,7 +485,7 @@ int qf_embed_one(const qf_embed_limits *l, const char *smiles, const char *name,
 	qf_err_init(&e);
 	qf_embed_limits one = l ? *l : (qf_embed_limits){0};
 	one.processes = 1;
-	rc = qf_embed_many(&one, &smiles, &m, &e, &failed, 1, NULL, NULL, err);
+	rc = qf_embed_many(&one, &smiles, &m, NULL, &e, &failed, 1, NULL, NULL, err);
 	if (!rc && failed) {
 		*err = e;
 		rc = e.rc ? e.rc : -1;
@@ -514,7 +556,8 @@ int qf_embed_serve(int in_fd, int out_fd, long memory_mb)
 				nconf = 1;
 		}
 		const char *smiles = sp ? sp + 1 : line;
-		if (qf_smiles_to_conformers(smiles, NULL, (int)nconf, &m, NULL, &e)) {
+		qf_conformers c;
+		if (qf_smiles_to_conformers(smiles, NULL, (int)nconf, &m, &c, &e)) {
 			bool oom = e.rc == QF_ENOMEM || !strcmp(e.code, "system.memory");
 			one_line(e.message);
 			fprintf(out, "err %d %s %s\n", oom, e.code[0] ? e.code : "input.embedding",
@@ -525,13 +568,20 @@ int qf_embed_serve(int in_fd, int out_fd, long memory_mb)
 				break; /* the parent starts a fresh process */
 			continue;
 		}
-		fprintf(out, "ok %d\nemb %s\n", m.natoms, m.embedding ? m.embedding : "{}");
-		for (int i = 0; i < m.natoms; i++)
-			fprintf(out, "%d %.17g %.17g %.17g\n", m.z[i], m.xyz[3 * i], m.xyz[3 * i + 1],
-			        m.xyz[3 * i + 2]);
+		/* m holds conformer 0; c all of them (at least that one). */
+		int nc = c.n > 0 ? c.n : 1;
+		fprintf(out, "ok %d %d\nemb %s\n", m.natoms, nc, m.embedding ? m.embedding : "{}");
+		for (int k = 0; k < nc; k++) {
+			const double *xyz = c.n > 0 ? c.xyz + (size_t)k * 3 * (size_t)m.natoms : m.xyz;
+			fprintf(out, "c %.17g\n", c.n > 0 ? c.ff_energy[k] : 0.0);
+			for (int i = 0; i < m.natoms; i++)
+				fprintf(out, "%d %.17g %.17g %.17g\n", m.z[i], xyz[3 * i], xyz[3 * i + 1],
+				        xyz[3 * i + 2]);
+		}
+		qf_conformers_release(&c);
+		qf_mol_release(&m);
 		if (fflush(out))
 			break;
-		qf_mol_release(&m);
 	}
 	free(line);
 	fclose(out);

@@ -57,6 +57,8 @@ static const char usage[] =
 	"  --embed-processes N    SMILES: embedding processes at once (default: the cores)\n"
 	"  --conformers N         SMILES: embed N conformers (ETKDGv3, RMSD-pruned, each\n"
 	"                         minimised with MMFF94), keep the lowest (default 1)\n"
+	"  --keep-conformers      SMILES: queue every distinct conformer as its own\n"
+	"                         calculation (its index and MMFF94 energy kept with it)\n"
 	"all commands:\n"
 	"  --store URL            sqlite:PATH or postgresql://... (default $QF_STORE or\n"
 	"                         sqlite:var/qforge.db)\n";
@@ -64,7 +66,7 @@ static const char usage[] =
 enum {
 	OPT_STORE = 256, OPT_NAME, OPT_PRIORITY, OPT_ATTEMPTS, OPT_FORCE, OPT_FORMAT, OPT_JSON,
 	OPT_TIMEOUT_WAIT, OPT_FAILED, OPT_XTB, OPT_HELP, OPT_SPEC, OPT_INTERVAL, OPT_EMBED_TIMEOUT,
-	OPT_EMBED_MEMORY, OPT_EMBED_PROCESSES, OPT_CONFORMERS,
+	OPT_EMBED_MEMORY, OPT_EMBED_PROCESSES, OPT_CONFORMERS, OPT_KEEP_CONFORMERS,
 };
 
 static const struct option options[] = {
@@ -94,6 +96,7 @@ static const struct option options[] = {
 	{"embed-memory", required_argument, NULL, OPT_EMBED_MEMORY},
 	{"embed-processes", required_argument, NULL, OPT_EMBED_PROCESSES},
 	{"conformers", required_argument, NULL, OPT_CONFORMERS},
+	{"keep-conformers", no_argument, NULL, OPT_KEEP_CONFORMERS},
 	{"xtb", required_argument, NULL, OPT_XTB},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
@@ -115,6 +118,7 @@ struct batch_args {
 	double wait_timeout; /* wait: give up after (0: never) */
 	double interval;     /* wait: poll interval */
 	qf_embed_limits embed; /* submit: SMILES embedding limits (0: defaults) */
+	bool keep_conformers;  /* submit: each conformer its own calculation */
 };
 
 static int parse_args(int argc, char **argv, struct batch_args *a)
@@ -185,6 +189,7 @@ static int parse_args(int argc, char **argv, struct batch_args *a)
 				                       QF_MAX_CONFORMERS);
 			a->embed.conformers = (int)l;
 			break;
+		case OPT_KEEP_CONFORMERS: a->keep_conformers = true; break;
 		case OPT_XTB: a->xtb = optarg; break;
 		case OPT_HELP: fputs(usage, stdout); return 1;
 		case ':':
@@ -197,6 +202,8 @@ static int parse_args(int argc, char **argv, struct batch_args *a)
 		return cli_usage_error("batch", optind == argc ? "'batch %s' needs %s" : "'batch %s' takes one %s",
 		                       a->sub, strcmp(a->sub, "submit") ? "a batch ID" : "a FILE or DIR");
 	a->target = argv[optind];
+	if (a->keep_conformers && a->embed.conformers < 2)
+		return cli_usage_error("batch", "--keep-conformers needs --conformers N with N of 2 or more");
 	if (qf_spec_validate(&a->spec, &err))
 		return cli_usage_error("batch", "%s", err.message);
 	return 0;
@@ -363,6 +370,7 @@ static int batch_submit(struct batch_args *a)
 		.force = a->force,
 		.xtb_version = xtb_version[0] ? xtb_version : NULL,
 		.embed = &a->embed,
+		.keep_conformers = a->keep_conformers,
 		.on_embed = print_embed,
 		.embed_ctx = &s,
 	};

@@ -24,6 +24,11 @@ struct qf_submitter {
 	char *sources[QF_RECORD_CHUNK];
 	char *smiles[QF_RECORD_CHUNK]; /* the SMILES to embed at flush; NULL: has 3D */
 	size_t n;
+	/* --keep-conformers: the chunk's conformers after the first, each its
+	 * own calculation of the same record (queued with the chunk). */
+	qf_mol *xmols;
+	qf_submit_item *xitems;
+	size_t nx, capx;
 	size_t seen, queued, reused, rejected;
 	size_t embedded, embed_failed;
 	qf_embed_limits embed;
@@ -89,6 +94,9 @@ static void clear_chunk(qf_submitter *s)
 		s->texts[i] = s->sources[i] = s->smiles[i] = NULL;
 	}
 	s->n = 0;
+	for (size_t j = 0; j < s->nx; j++)
+		qf_mol_release(&s->xmols[j]);
+	s->nx = 0;
 }
 
 static void reject(qf_submitter *s, const char *source, int record, const qf_err *e);
@@ -131,6 +139,56 @@ static void embed_progress(void *ctx, size_t done, size_t n)
 /* The chunk's SMILES to 3D, in parallel and bounded (include/qf/embed.h);
  * those that fail, or that the run would refuse once they have 3D, are
  * rejected like unreadable records. */
+/* Conformers 1.. of the chunk's item i as their own items (see xmols):
+ * each a copy of the molecule with that conformer's coordinates, its index
+ * and force-field energy in its embedding description. One the run would
+ * refuse is rejected like a record. */
+static int add_conformers(qf_submitter *s, size_t i, const qf_conformers *c, qf_err *err)
+{
+	if (c->n < 2)
+		return 0;
+	if (s->nx + (size_t)c->n > s->capx) {
+		size_t cap = s->capx ? s->capx * 2 : 64;
+		while (cap < s->nx + (size_t)c->n)
+			cap *= 2;
+		qf_mol *m = realloc(s->xmols, cap * sizeof(*m));
+		if (m)
+			s->xmols = m;
+		qf_submit_item *it = m ? realloc(s->xitems, cap * sizeof(*it)) : NULL;
+		if (!it)
+			return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+		s->xitems = it;
+		s->capx = cap;
+	}
+	const qf_mol *m0 = &s->mols[i];
+	size_t per = 3 * (size_t)m0->natoms;
+	for (int k = 1; k < c->n; k++) {
+		qf_mol *x = &s->xmols[s->nx];
+		qf_mol_init(x);
+		char *emb = NULL;
+		int rc = qf_mol_copy(x, m0, err);
+		if (!rc)
+			rc = qf_embedding_of_conformer(m0->embedding, k, c->ff_energy[k], &emb, err);
+		if (rc) {
+			qf_mol_release(x);
+			return rc;
+		}
+		free(x->embedding);
+		x->embedding = emb;
+		memcpy(x->xyz, c->xyz + (size_t)k * per, per * sizeof(double));
+		qf_err e;
+		qf_err_init(&e);
+		if (refused(x, &s->spec, &e)) {
+			reject(s, s->items[i].source, s->items[i].record, &e);
+			qf_mol_release(x);
+			continue;
+		}
+		s->xitems[s->nx] = s->items[i]; /* the same record; .mol set at flush */
+		s->nx++;
+	}
+	return 0;
+}
+
 static int embed_chunk(qf_submitter *s, qf_err *err)
 {
 	size_t idx[QF_RECORD_CHUNK], k = 0;
@@ -143,8 +201,9 @@ static int embed_chunk(qf_submitter *s, qf_err *err)
 	qf_mol **mols = calloc(k, sizeof(*mols));
 	qf_err *errs = calloc(k, sizeof(*errs));
 	bool *failed = calloc(k, sizeof(*failed));
+	qf_conformers *confs = s->o.keep_conformers ? calloc(k, sizeof(*confs)) : NULL;
 	int rc = 0;
-	if (!smi || !mols || !errs || !failed) {
+	if (!smi || !mols || !errs || !failed || (s->o.keep_conformers && !confs)) {
 		rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 		goto out;
 	}
@@ -153,7 +212,13 @@ static int embed_chunk(qf_submitter *s, qf_err *err)
 		mols[j] = &s->mols[idx[j]];
 	}
 	struct progress_ctx pc = {s, s->embedded + s->embed_failed};
-	rc = qf_embed_many(&s->embed, smi, mols, errs, failed, k, embed_progress, &pc, err);
+	rc = qf_embed_many(&s->embed, smi, mols, confs, errs, failed, k, embed_progress, &pc, err);
+	if (rc)
+		goto out;
+	/* The extra conformers first: drop() below moves items. */
+	for (size_t j = 0; confs && j < k && !rc; j++)
+		if (!failed[j] && !refused(&s->mols[idx[j]], &s->spec, &(qf_err){0}))
+			rc = add_conformers(s, idx[j], &confs[j], err);
 	if (rc)
 		goto out;
 	/* From the last, so drop() moves only items already looked at. */
@@ -174,6 +239,9 @@ static int embed_chunk(qf_submitter *s, qf_err *err)
 		}
 	}
 out:
+	for (size_t j = 0; confs && j < k; j++)
+		qf_conformers_release(&confs[j]);
+	free(confs);
 	free(smi);
 	free(mols);
 	free(errs);
@@ -207,13 +275,28 @@ static int flush(qf_submitter *s, qf_err *err)
 		.force = s->o.force,
 		.xtb_version = s->xtb_version,
 	};
-	char(*ids)[QF_UUID_STR] = calloc(s->n, QF_UUID_STR);
+	/* The chunk's items, then its extra conformers (one transaction). */
+	size_t total = s->n + s->nx;
+	qf_submit_item *items = s->items;
+	if (s->nx) {
+		items = malloc(total * sizeof(*items));
+		if (items) {
+			memcpy(items, s->items, s->n * sizeof(*items));
+			for (size_t j = 0; j < s->nx; j++) {
+				items[s->n + j] = s->xitems[j];
+				items[s->n + j].mol = &s->xmols[j];
+			}
+		}
+	}
+	char(*ids)[QF_UUID_STR] = items ? calloc(total, QF_UUID_STR) : NULL;
 	size_t reused = 0;
-	rc = ids ? qf_store_submit(s->store, &s->actor, &s->spec, s->items, s->n, &so, ids, &reused, err)
+	rc = ids ? qf_store_submit(s->store, &s->actor, &s->spec, items, total, &so, ids, &reused, err)
 	         : qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	free(ids);
+	if (items != s->items)
+		free(items);
 	if (!rc) {
-		s->queued += s->n;
+		s->queued += total;
 		s->reused += reused;
 	}
 	clear_chunk(s);
@@ -347,6 +430,8 @@ void qf_submitter_free(qf_submitter *s)
 	if (!s)
 		return;
 	clear_chunk(s);
+	free(s->xmols);
+	free(s->xitems);
 	free(s->name);
 	free(s->source);
 	free(s->org);

@@ -12,6 +12,7 @@
 #include "qftest.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,7 @@ static void test_children_give_in_process_structures(void **state)
 	qf_err err;
 	qf_err_init(&err);
 	qf_embed_limits l = {.processes = 2};
-	if (qf_embed_many(&l, (const char *const *)smi, ptr, errs, failed, n, NULL, NULL, &err))
+	if (qf_embed_many(&l, (const char *const *)smi, ptr, NULL, errs, failed, n, NULL, NULL, &err))
 		fail_msg("qf_embed_many: %s", err.message);
 	for (size_t i = 0; i < n; i++) {
 		if (failed[i])
@@ -150,7 +151,7 @@ static void test_limits_end_one_molecule_not_the_call(void **state)
 	qf_err_init(&err);
 	qf_embed_limits l = {.seconds = 2, .processes = 2};
 	double t0 = sv_now();
-	assert_int_equal(qf_embed_many(&l, smi, ptr, errs, failed, n, NULL, NULL, &err), 0);
+	assert_int_equal(qf_embed_many(&l, smi, ptr, NULL, errs, failed, n, NULL, NULL, &err), 0);
 	print_message("time limit 2 s: the call took %.2f s\n", sv_now() - t0);
 	for (size_t i = 0; i < n; i++) {
 		if (i == 1) {
@@ -174,7 +175,7 @@ static void test_limits_end_one_molecule_not_the_call(void **state)
 	const char *smi2[] = {big, "CCO"};
 	check_all(smi2, mols, ptr, 2);
 	qf_embed_limits lm = {.memory_mb = 64, .processes = 1};
-	assert_int_equal(qf_embed_many(&lm, smi2, ptr, errs, failed, 2, NULL, NULL, &err), 0);
+	assert_int_equal(qf_embed_many(&lm, smi2, ptr, NULL, errs, failed, 2, NULL, NULL, &err), 0);
 	assert_true(failed[0]);
 	assert_string_equal(errs[0].code, "input.embedding");
 	assert_non_null(strstr(errs[0].message, "64 MB"));
@@ -299,6 +300,117 @@ static void test_conformers_as_python(void **state)
 	qft_output_release(&o);
 }
 
+/* Every conformer through the children equals the in-process conformer
+ * search's (count, coordinates, energies); and `qforge batch submit
+ * --conformers 10 --keep-conformers` queues each as its own calculation,
+ * with its index and force-field energy in its molecule's embedding. */
+static void test_keep_conformers(void **state)
+{
+	(void)state;
+	static const char *const smi[] = {"CCCCO", "OCCCCCCN", "CC(C)Cc1ccc(C(C)C(=O)O)cc1"};
+	enum { N = sizeof(smi) / sizeof(smi[0]) };
+	qf_mol mols[N];
+	qf_mol *ptr[N];
+	check_all(smi, mols, ptr, N);
+	qf_conformers confs[N];
+	qf_err errs[N], err;
+	bool failed[N];
+	qf_err_init(&err);
+	qf_embed_limits l = {.conformers = 10};
+	assert_int_equal(qf_embed_many(&l, smi, ptr, confs, errs, failed, N, NULL, NULL, &err), 0);
+	int total = 0;
+	for (size_t i = 0; i < N; i++) {
+		if (failed[i])
+			fail_msg("%s: %s", smi[i], errs[i].message);
+		qf_mol m;
+		qf_mol_init(&m);
+		qf_conformers c;
+		qf_err e;
+		qf_err_init(&e);
+		if (qf_smiles_to_conformers(smi[i], NULL, 10, &m, &c, &e))
+			fail_msg("%s: %s", smi[i], e.message);
+		print_message("%-30s %d conformers through the children, %d in process\n", smi[i],
+		              confs[i].n, c.n);
+		assert_int_equal(confs[i].n, c.n);
+		for (int k = 0; k < c.n; k++) {
+			assert_true(fabs(confs[i].ff_energy[k] - c.ff_energy[k]) < 1e-12);
+			for (int a = 0; a < 3 * m.natoms; a++)
+				assert_true(fabs(confs[i].xyz[3 * (size_t)m.natoms * (size_t)k + (size_t)a] -
+				                 c.xyz[3 * (size_t)m.natoms * (size_t)k + (size_t)a]) < 1e-12);
+		}
+		for (int a = 0; a < 3 * m.natoms; a++)
+			assert_true(mols[i].xyz[a] == confs[i].xyz[a]); /* the lowest is the molecule's */
+		total += c.n;
+		qf_conformers_release(&c);
+		qf_conformers_release(&confs[i]);
+		qf_mol_release(&m);
+		qf_mol_release(&mols[i]);
+	}
+	assert_true(total > (int)N); /* else nothing here keeps more than one */
+
+	char dir[QF_MAX_PATH], path[QF_MAX_PATH], db[QF_MAX_PATH], url[QF_MAX_PATH + 8];
+	qft_tmpdir(dir, "embed-keep");
+	qft_join(path, dir, "c.smi");
+	qft_join(db, dir, "store.db");
+	snprintf(url, sizeof(url), "sqlite:%s", db);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (size_t i = 0; i < N; i++)
+		fprintf(f, "%s m%zu\n", smi[i], i);
+	fclose(f);
+	qft_output o;
+	const char *bad[] = {"batch", "submit", path, "--store", url, "--keep-conformers", NULL};
+	sv_qforge(&o, NULL, bad);
+	sv_expect_status(&o, 2, "--keep-conformers without --conformers");
+	assert_non_null(strstr(o.err, "--conformers N"));
+	qft_output_release(&o);
+	const char *args[] = {"batch", "submit", path, "--store", url, "--conformers", "10",
+	                      "--keep-conformers", "--json", NULL};
+	sv_qforge(&o, NULL, args);
+	sv_expect_status(&o, 0, "batch submit --keep-conformers");
+	json_error_t je;
+	json_t *doc = json_loads(o.out, 0, &je);
+	assert_non_null(doc);
+	assert_int_equal(json_integer_value(json_object_get(doc, "submitted")), total);
+	json_decref(doc);
+	qft_output_release(&o);
+	/* Per molecule: indices 0..n-1, energies ascending, geometries distinct. */
+	sqlite3 *h = NULL;
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(h,
+	                                    "SELECT m.name, json_extract(m.embedding, '$.conformer'), "
+	                                    "json_extract(m.embedding, '$.ff_energy_kcal'), "
+	                                    "json_extract(m.embedding, '$.conformers'), "
+	                                    "(SELECT COUNT(DISTINCT geometry_sha256) FROM molecules) "
+	                                    "FROM calculations c JOIN molecules m ON m.id = c.molecule_id "
+	                                    "ORDER BY 1, 2",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	int rows = 0, next = 0;
+	char last[64] = "";
+	double prev = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		int k = sqlite3_column_int(st, 1);
+		double ff = sqlite3_column_double(st, 2);
+		if (strcmp(name, last)) {
+			snprintf(last, sizeof(last), "%s", name);
+			next = 0;
+		} else {
+			assert_true(ff >= prev);
+		}
+		assert_int_equal(k, next++);
+		assert_true(k < sqlite3_column_int(st, 3));
+		assert_int_equal(sqlite3_column_int(st, 4), total);
+		prev = ff;
+		rows++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	assert_int_equal(rows, total);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_bad_smiles_keep_their_errors),
 		cmocka_unit_test(test_batch_submit_mixed_file),
 		cmocka_unit_test(test_conformers_as_python),
+		cmocka_unit_test(test_keep_conformers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
