@@ -24,7 +24,7 @@
  *               once with an error naming the rule, and the forbidden
  *               listeners record no connection at all
  */
-#include "http_test.h"
+#include "notify_test.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -301,47 +301,6 @@ static void rx_wait(rx *x, const int *field, int n, double timeout_s, const ht_s
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static void put_prefs(const ht_server *s, const char *token, const char *body)
-{
-	ht_resp r;
-	ht_expect(&r, s, "PUT", "/api/v1/preferences", token, body, 200);
-	ht_check_no_secrets(&r, "PUT /api/v1/preferences");
-	ht_resp_release(&r);
-}
-
-/* The newest notification of event whose id is not `not_id`, once it is
- * sent or failed (its document). */
-static json_t *wait_settled(const ht_server *s, const char *token, const char *event,
-                            const char *not_id, double timeout_s)
-{
-	char path[128];
-	snprintf(path, sizeof(path), "/api/v1/notifications?event=%s&limit=1", event);
-	double end = sv_now() + timeout_s;
-	for (;;) {
-		ht_resp r;
-		ht_expect(&r, s, "GET", path, token, NULL, 200);
-		ht_check_no_secrets(&r, "GET /api/v1/notifications");
-		if (strstr(r.body, RX_SECRET_BODY))
-			fail_msg("a receiver's answer reached the user: %s", r.body);
-		json_t *it = json_array_get(json_object_get(r.json, "items"), 0);
-		const char *id = json_string_value(json_object_get(it, "id"));
-		const char *st = json_string_value(json_object_get(it, "status"));
-		if (id && (!not_id || strcmp(id, not_id)) && st &&
-		    (!strcmp(st, "sent") || !strcmp(st, "failed"))) {
-			json_t *doc = json_incref(it);
-			ht_resp_release(&r);
-			return doc;
-		}
-		if (sv_now() > end) {
-			char *log = sv_read(s->log);
-			fail_msg("no settled %s notification after %.0f s: %s\nserver log:\n%s", event,
-			         timeout_s, r.body, log);
-		}
-		ht_resp_release(&r);
-		sv_sleep(0.05);
-	}
-}
-
 /* Store url as the user's webhook directly (sealed with the server's key),
  * as an earlier, wider policy might have let it in. */
 static void store_webhook(const ht_server *s, const char *keyfile, const char *uid, const char *url)
@@ -360,20 +319,6 @@ static void store_webhook(const ht_server *s, const char *keyfile, const char *u
 	assert_int_equal(json_array_size(rows), 1);
 	json_decref(rows);
 	free(sealed);
-}
-
-static void send_test(const ht_server *s, const char *token, int expect_queued)
-{
-	ht_resp r;
-	ht_expect(&r, s, "POST", "/api/v1/notifications/test", token, NULL, 202);
-	assert_int_equal(json_integer_value(json_object_get(r.json, "queued")), expect_queued);
-	ht_resp_release(&r);
-}
-
-static const char *str_of(const json_t *o, const char *k)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-	return v ? v : "";
 }
 
 /* ---- the walk ------------------------------------------------------------------------------ */
@@ -448,7 +393,7 @@ static void walk(bool pg)
 	         "{\"enable_email_notifications\":true,\"enable_slack_notifications\":true,"
 	         "\"notification_on_completion\":true,\"slack_webhook_url\":\"http://127.0.0.1:%d/hook\"}",
 	         ok.port);
-	put_prefs(&s, token, body);
+	nt_put_prefs(&s, token, body);
 	char mol[QF_UUID_STR], calc[QF_UUID_STR];
 	char *mbody = ht_molecule_body("notify-water", NULL, 7);
 	ht_create(&s, "/api/v1/molecules", token, mbody, mol);
@@ -457,7 +402,7 @@ static void walk(bool pg)
 	         "{\"molecule_id\":\"%s\",\"spec\":{\"method\":\"gfn2\",\"task\":\"sp\"}}", mol);
 	ht_create(&s, "/api/v1/calculations", token, body, calc);
 	json_t *doc = ht_wait_calc(&s, token, calc, 300);
-	assert_string_equal(str_of(doc, "status"), "completed");
+	assert_string_equal(nt_str(doc, "status"), "completed");
 	json_decref(doc);
 	rx_wait(&ok, &ok.requests, 1, 60, &s, "the Slack POST of the completed calculation");
 	rx_wait(&sink, &sink.messages, 1, 60, &s, "the e-mail of the completed calculation");
@@ -470,7 +415,7 @@ static void walk(bool pg)
 	assert_non_null(strcasestr(ok.headers, "Content-Type: application/json"));
 	json_t *post = json_loads(ok.body, 0, NULL);
 	assert_non_null(post);
-	const char *text = str_of(post, "text");
+	const char *text = nt_str(post, "text");
 	if (!strstr(text, "calculation notify-water completed") || !strstr(text, calc) ||
 	    !strstr(text, "Total energy"))
 		fail_msg("the Slack message does not say what completed: %s", ok.body);
@@ -490,8 +435,8 @@ static void walk(bool pg)
 	assert_int_equal(json_array_size(items), 2);
 	for (size_t i = 0; i < 2; i++) {
 		json_t *it = json_array_get(items, i);
-		assert_string_equal(str_of(it, "status"), "sent");
-		assert_string_equal(str_of(it, "subject_id"), calc);
+		assert_string_equal(nt_str(it, "status"), "sent");
+		assert_string_equal(nt_str(it, "subject_id"), calc);
 		assert_int_equal(json_integer_value(json_object_get(it, "attempts")), 1);
 	}
 	ht_resp_release(&r);
@@ -500,12 +445,12 @@ static void walk(bool pg)
 	snprintf(body, sizeof(body),
 	         "{\"enable_email_notifications\":false,\"slack_webhook_url\":\"http://127.0.0.1:%d/hook\"}",
 	         bad.port);
-	put_prefs(&s, token, body);
-	send_test(&s, token, 1);
-	json_t *n = wait_settled(&s, token, "test", NULL, 60);
-	assert_string_equal(str_of(n, "status"), "failed");
+	nt_put_prefs(&s, token, body);
+	nt_send_test(&s, token, 1);
+	json_t *n = nt_wait_settled(&s, token, "test", NULL, 60, RX_SECRET_BODY);
+	assert_string_equal(nt_str(n, "status"), "failed");
 	assert_int_equal(json_integer_value(json_object_get(n, "attempts")), 3);
-	const char *why = str_of(n, "last_error");
+	const char *why = nt_str(n, "last_error");
 	if (!strstr(why, "HTTP 500") || !strstr(why, "gave up after 3 tries") || strstr(why, RX_SECRET_BODY))
 		fail_msg("last_error of the failing receiver: '%s'", why);
 	assert_int_equal(rx_count(&bad, &bad.requests), 3);
@@ -515,14 +460,14 @@ static void walk(bool pg)
 	print_message("retries after %.3f s and %.3f s\n", gap1, gap2);
 	assert_true(gap1 >= 0.19 && gap2 >= 0.39 && gap2 > gap1);
 	char first_test[QF_UUID_STR];
-	qf_strlcpy(first_test, str_of(n, "id"), sizeof(first_test));
+	qf_strlcpy(first_test, nt_str(n, "id"), sizeof(first_test));
 	ht_expect(&r, &s, "GET", "/api/v1/audit?action=notification_failed", token, NULL, 200);
 	items = json_object_get(r.json, "items");
 	assert_int_equal(json_array_size(items), 1);
 	json_t *a = json_array_get(items, 0);
-	assert_string_equal(str_of(a, "entity_id"), first_test);
-	assert_string_equal(str_of(a, "status"), "denied");
-	assert_non_null(strstr(str_of(a, "reason"), "HTTP 500"));
+	assert_string_equal(nt_str(a, "entity_id"), first_test);
+	assert_string_equal(nt_str(a, "status"), "denied");
+	assert_non_null(strstr(nt_str(a, "reason"), "HTTP 500"));
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(a, "changes"), "attempts")), 3);
 	ht_resp_release(&r);
 	json_decref(n);
@@ -532,14 +477,14 @@ static void walk(bool pg)
 	bad.status = 302;
 	snprintf(bad.location, sizeof(bad.location), "http://127.0.0.1:%d/stolen", f4.port);
 	pthread_mutex_unlock(&bad.mu);
-	send_test(&s, token, 1);
-	n = wait_settled(&s, token, "test", first_test, 60);
-	assert_string_equal(str_of(n, "status"), "failed");
+	nt_send_test(&s, token, 1);
+	n = nt_wait_settled(&s, token, "test", first_test, 60, RX_SECRET_BODY);
+	assert_string_equal(nt_str(n, "status"), "failed");
 	assert_int_equal(json_integer_value(json_object_get(n, "attempts")), 1);
-	assert_non_null(strstr(str_of(n, "last_error"), "redirect (HTTP 302), which is never followed"));
+	assert_non_null(strstr(nt_str(n, "last_error"), "redirect (HTTP 302), which is never followed"));
 	assert_int_equal(rx_count(&bad, &bad.requests), 4);
 	char prev[QF_UUID_STR];
-	qf_strlcpy(prev, str_of(n, "id"), sizeof(prev));
+	qf_strlcpy(prev, nt_str(n, "id"), sizeof(prev));
 	json_decref(n);
 
 	/* ---- SSRF: every forbidden form, no connection ---- */
@@ -551,15 +496,15 @@ static void walk(bool pg)
 		char url[256];
 		snprintf(url, sizeof(url), ssrf[i].fmt, port);
 		store_webhook(&s, keyfile, uid, url);
-		send_test(&s, token, 1);
-		n = wait_settled(&s, token, "test", prev, 30);
-		const char *err = str_of(n, "last_error");
-		print_message("%-40s -> %s: %s\n", url, str_of(n, "status"), err);
-		if (strcmp(str_of(n, "status"), "failed") || !strstr(err, ssrf[i].want))
-			fail_msg("%s: %s '%s', expected failed saying '%s'", url, str_of(n, "status"), err,
+		nt_send_test(&s, token, 1);
+		n = nt_wait_settled(&s, token, "test", prev, 30, RX_SECRET_BODY);
+		const char *err = nt_str(n, "last_error");
+		print_message("%-40s -> %s: %s\n", url, nt_str(n, "status"), err);
+		if (strcmp(nt_str(n, "status"), "failed") || !strstr(err, ssrf[i].want))
+			fail_msg("%s: %s '%s', expected failed saying '%s'", url, nt_str(n, "status"), err,
 			         ssrf[i].want);
 		assert_int_equal(json_integer_value(json_object_get(n, "attempts")), 1);
-		qf_strlcpy(prev, str_of(n, "id"), sizeof(prev));
+		qf_strlcpy(prev, nt_str(n, "id"), sizeof(prev));
 		json_decref(n);
 	}
 	/* the listeners no webhook may reach saw nothing, ever */
