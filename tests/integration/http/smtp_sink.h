@@ -216,6 +216,7 @@ static inline bool ss_line(ss_conn *c, char *line, size_t size)
 
 static inline bool ss_handshake(ss_conn *c)
 {
+	assert_non_null(c->x->ctx);
 	c->ssl = SSL_new(c->x->ctx);
 	SSL_set_fd(c->ssl, c->fd);
 	/* nothing read in clear carries over into the TLS session */
@@ -404,17 +405,20 @@ static inline void *ss_main(void *arg)
 	return NULL;
 }
 
-/* A sink on 127.0.0.1 presenting cert/key (PEM files) when it speaks TLS. */
+/* A sink on 127.0.0.1 presenting cert/key (PEM files) when it speaks TLS
+ * (NULL: plain SMTP only). It starts plain, without AUTH (ss_set). */
 static inline void ss_start(ss_sink *x, const char *cert, const char *key)
 {
 	memset(x, 0, sizeof(*x));
 	pthread_mutex_init(&x->mu, NULL);
 	x->clear = calloc(1, SS_BUF);
 	assert_non_null(x->clear);
-	x->ctx = SSL_CTX_new(TLS_server_method());
-	assert_non_null(x->ctx);
-	assert_int_equal(SSL_CTX_use_certificate_file(x->ctx, cert, SSL_FILETYPE_PEM), 1);
-	assert_int_equal(SSL_CTX_use_PrivateKey_file(x->ctx, key, SSL_FILETYPE_PEM), 1);
+	if (cert) {
+		x->ctx = SSL_CTX_new(TLS_server_method());
+		assert_non_null(x->ctx);
+		assert_int_equal(SSL_CTX_use_certificate_file(x->ctx, cert, SSL_FILETYPE_PEM), 1);
+		assert_int_equal(SSL_CTX_use_PrivateKey_file(x->ctx, key, SSL_FILETYPE_PEM), 1);
+	}
 	x->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(x->fd >= 0);
 	int one = 1;
@@ -454,6 +458,18 @@ static inline int ss_count(ss_sink *x, const int *field)
 	int n = *field;
 	pthread_mutex_unlock(&x->mu);
 	return n;
+}
+
+/* Wait until *field of x reaches n; false after timeout_s. */
+static inline bool ss_wait(ss_sink *x, const int *field, int n, double timeout_s)
+{
+	double end = sv_now() + timeout_s;
+	while (ss_count(x, field) < n) {
+		if (sv_now() > end)
+			return false;
+		sv_sleep(0.05);
+	}
+	return true;
 }
 
 static inline void ss_stop(ss_sink *x)

@@ -2,8 +2,8 @@
 /*
  * Notifications end to end, on SQLite and on PostgreSQL, against the real
  * `qforge serve` with a real worker and the real xtb, and receivers this
- * test starts itself: HTTP listeners on 127.0.0.1 and [::1] and a minimal
- * SMTP sink, each recording what reaches it.
+ * test starts itself: HTTP listeners on 127.0.0.1 and [::1] and the
+ * SMTP sink of smtp_sink.h (plain, no AUTH), each recording what reaches it.
  *
  *   delivery    a calculation completed by the worker sends exactly one
  *               Slack POST (to the test receiver the server was allowed with
@@ -25,6 +25,7 @@
  *               listeners record no connection at all
  */
 #include "notify_test.h"
+#include "smtp_sink.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -44,7 +45,6 @@
 typedef struct rx {
 	int fd;
 	int port;
-	bool smtp;
 	pthread_t thread;
 	atomic_int stop;
 	pthread_mutex_t mu;
@@ -58,10 +58,6 @@ typedef struct rx {
 	char path[256];
 	char *body;
 	char headers[4096];
-	/* SMTP */
-	int messages;
-	char rcpt[320];
-	char *data;
 } rx;
 
 static void rx_send(int c, const char *s)
@@ -158,48 +154,6 @@ static void rx_http(rx *x, int c)
 	free(buf);
 }
 
-static void rx_smtp(rx *x, int c)
-{
-	char *buf = malloc(65536), line[4096];
-	size_t have = 0;
-	rx_send(c, "220 sink.test ESMTP\r\n");
-	while (rx_line(c, buf, &have, line, sizeof(line))) {
-		if (!strncasecmp(line, "EHLO", 4) || !strncasecmp(line, "HELO", 4)) {
-			rx_send(c, "250 sink.test\r\n");
-		} else if (!strncasecmp(line, "MAIL FROM:", 10) || !strncasecmp(line, "RSET", 4) ||
-		           !strncasecmp(line, "NOOP", 4)) {
-			rx_send(c, "250 ok\r\n");
-		} else if (!strncasecmp(line, "RCPT TO:", 8)) {
-			pthread_mutex_lock(&x->mu);
-			qf_strlcpy(x->rcpt, line + 8, sizeof(x->rcpt));
-			pthread_mutex_unlock(&x->mu);
-			rx_send(c, "250 ok\r\n");
-		} else if (!strncasecmp(line, "DATA", 4)) {
-			rx_send(c, "354 end with .\r\n");
-			qf_buf data;
-			qf_buf_init(&data, 1 << 20);
-			while (rx_line(c, buf, &have, line, sizeof(line)) && strcmp(line, "."))
-				qf_buf_printf(&data, "%s\n", line);
-			pthread_mutex_lock(&x->mu);
-			free(x->data);
-			x->data = qf_buf_detach(&data, NULL);
-			if (x->requests < RX_MAX_AT)
-				x->at[x->requests] = sv_now();
-			x->requests++;
-			x->messages++;
-			pthread_mutex_unlock(&x->mu);
-			qf_buf_release(&data);
-			rx_send(c, "250 queued\r\n");
-		} else if (!strncasecmp(line, "QUIT", 4)) {
-			rx_send(c, "221 bye\r\n");
-			break;
-		} else {
-			rx_send(c, "502 not here\r\n");
-		}
-	}
-	free(buf);
-}
-
 static void *rx_main(void *arg)
 {
 	rx *x = arg;
@@ -215,10 +169,7 @@ static void *rx_main(void *arg)
 		pthread_mutex_unlock(&x->mu);
 		struct timeval tv = {5, 0};
 		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (x->smtp)
-			rx_smtp(x, c);
-		else
-			rx_http(x, c);
+		rx_http(x, c);
 		close(c);
 	}
 	return NULL;
@@ -226,10 +177,9 @@ static void *rx_main(void *arg)
 
 /* A receiver on 127.0.0.1 or [::1] (false when this machine has no IPv6
  * loopback). */
-static bool rx_start(rx *x, bool v6, bool smtp, int status)
+static bool rx_start(rx *x, bool v6, int status)
 {
 	memset(x, 0, sizeof(*x));
-	x->smtp = smtp;
 	x->status = status;
 	pthread_mutex_init(&x->mu, NULL);
 	x->fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -273,7 +223,6 @@ static void rx_stop(rx *x)
 	close(x->fd);
 	x->fd = -1;
 	free(x->body);
-	free(x->data);
 }
 
 static int rx_count(rx *x, const int *field)
@@ -363,12 +312,13 @@ static void walk(bool pg)
 	else
 		sv_store_sqlite(&s.store, tmp);
 
-	rx ok, bad, f4, f6, sink;
-	rx_start(&ok, false, false, 200);
-	rx_start(&bad, false, false, 500);
-	rx_start(&f4, false, false, 200);
-	bool have_v6 = rx_start(&f6, true, false, 200);
-	rx_start(&sink, false, true, 0);
+	rx ok, bad, f4, f6;
+	ss_sink sink;
+	rx_start(&ok, false, 200);
+	rx_start(&bad, false, 500);
+	rx_start(&f4, false, 200);
+	bool have_v6 = rx_start(&f6, true, 200);
+	ss_start(&sink, NULL, NULL);
 
 	char p_ok[16], p_bad[16], smtp[64], allow4[64], allow6[64];
 	snprintf(p_ok, sizeof(p_ok), "%d", ok.port);
@@ -405,11 +355,13 @@ static void walk(bool pg)
 	assert_string_equal(nt_str(doc, "status"), "completed");
 	json_decref(doc);
 	rx_wait(&ok, &ok.requests, 1, 60, &s, "the Slack POST of the completed calculation");
-	rx_wait(&sink, &sink.messages, 1, 60, &s, "the e-mail of the completed calculation");
+	if (!ss_wait(&sink, &sink.messages, 1, 60))
+		fail_msg("no e-mail of the completed calculation after 60 s\nserver log:\n%s",
+		         sv_read(s.log));
 	/* exactly one of each, also a while later */
 	sv_sleep(2.0);
 	assert_int_equal(rx_count(&ok, &ok.requests), 1);
-	assert_int_equal(rx_count(&sink, &sink.messages), 1);
+	assert_int_equal(ss_count(&sink, &sink.messages), 1);
 	pthread_mutex_lock(&ok.mu);
 	assert_string_equal(ok.path, "/hook");
 	assert_non_null(strcasestr(ok.headers, "Content-Type: application/json"));
@@ -518,7 +470,7 @@ static void walk(bool pg)
 	rx_stop(&bad);
 	rx_stop(&f4);
 	rx_stop(&f6);
-	rx_stop(&sink);
+	ss_stop(&sink);
 	sv_store_drop(&s.store);
 }
 
