@@ -16,8 +16,8 @@
  *               byte received before TLS, the credentials given and whether
  *               they were right, the last message's recipient and text
  *
- * Each connection is served by the sink's one thread; reads time out
- * after 5 s, so nothing waits for ever.
+ * Each connection is served by the sink's one thread (qft_listen); reads
+ * time out after 5 s, so nothing waits for ever.
  */
 #ifndef SMTP_SINK_H
 #define SMTP_SINK_H
@@ -127,10 +127,8 @@ typedef enum ss_tls { ss_tls_none, ss_tls_starttls, ss_tls_implicit } ss_tls;
 #define SS_BUF 65536
 
 typedef struct ss_sink {
-	int fd;
+	qft_listener l;
 	int port;
-	pthread_t thread;
-	atomic_int stop;
 	SSL_CTX *ctx;
 	pthread_mutex_t mu;
 	/* what it offers (set under mu between sends) */
@@ -370,39 +368,25 @@ static inline void ss_serve(ss_conn *c)
 	}
 }
 
-static inline void *ss_main(void *arg)
+static inline void ss_accept(void *arg, int fd)
 {
 	ss_sink *x = arg;
-	ss_conn *c = malloc(sizeof(*c));
+	pthread_mutex_lock(&x->mu);
+	x->connections++;
+	size_t n = strlen(x->commands);
+	if (n)
+		snprintf(x->commands + n, sizeof(x->commands) - n, " |");
+	pthread_mutex_unlock(&x->mu);
+	ss_conn *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
-	while (!atomic_load(&x->stop)) {
-		struct pollfd p = {.fd = x->fd, .events = POLLIN};
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		int fd = accept4(x->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		pthread_mutex_lock(&x->mu);
-		x->connections++;
-		size_t n = strlen(x->commands);
-		if (n)
-			snprintf(x->commands + n, sizeof(x->commands) - n, " |");
-		pthread_mutex_unlock(&x->mu);
-		struct timeval tv = {5, 0};
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		memset(c, 0, sizeof(*c));
-		c->x = x;
-		c->fd = fd;
-		ss_serve(c);
-		if (c->ssl) {
-			SSL_shutdown(c->ssl);
-			SSL_free(c->ssl);
-		}
-		close(fd);
+	c->x = x;
+	c->fd = fd;
+	ss_serve(c);
+	if (c->ssl) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
 	}
 	free(c);
-	return NULL;
 }
 
 /* A sink on 127.0.0.1 presenting cert/key (PEM files) when it speaks TLS
@@ -419,18 +403,8 @@ static inline void ss_start(ss_sink *x, const char *cert, const char *key)
 		assert_int_equal(SSL_CTX_use_certificate_file(x->ctx, cert, SSL_FILETYPE_PEM), 1);
 		assert_int_equal(SSL_CTX_use_PrivateKey_file(x->ctx, key, SSL_FILETYPE_PEM), 1);
 	}
-	x->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(x->fd >= 0);
-	int one = 1;
-	setsockopt(x->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(a);
-	if (bind(x->fd, (struct sockaddr *)&a, len) || listen(x->fd, 16))
-		fail_msg("cannot listen on 127.0.0.1: %s", strerror(errno));
-	getsockname(x->fd, (struct sockaddr *)&a, &len);
-	x->port = ntohs(a.sin_port);
-	assert_int_equal(pthread_create(&x->thread, NULL, ss_main, x), 0);
+	qft_listen(&x->l, false, ss_accept, x);
+	x->port = x->l.port;
 }
 
 /* Offer tls and mech ("" for none) and accept user/password from now on;
@@ -474,9 +448,7 @@ static inline bool ss_wait(ss_sink *x, const int *field, int n, double timeout_s
 
 static inline void ss_stop(ss_sink *x)
 {
-	atomic_store(&x->stop, 1);
-	pthread_join(x->thread, NULL);
-	close(x->fd);
+	qft_listen_stop(&x->l);
 	SSL_CTX_free(x->ctx);
 	free(x->clear);
 	free(x->data);

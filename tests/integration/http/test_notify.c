@@ -43,10 +43,8 @@
 /* ---- receivers ---------------------------------------------------------------------- */
 
 typedef struct rx {
-	int fd;
+	qft_listener l;
 	int port;
-	pthread_t thread;
-	atomic_int stop;
 	pthread_mutex_t mu;
 	/* HTTP: the answer (200, 500, 302 to location) */
 	int status;
@@ -154,25 +152,13 @@ static void rx_http(rx *x, int c)
 	free(buf);
 }
 
-static void *rx_main(void *arg)
+static void rx_serve(void *arg, int c)
 {
 	rx *x = arg;
-	while (!atomic_load(&x->stop)) {
-		struct pollfd p = {.fd = x->fd, .events = POLLIN};
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		int c = accept4(x->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (c < 0)
-			continue;
-		pthread_mutex_lock(&x->mu);
-		x->connections++;
-		pthread_mutex_unlock(&x->mu);
-		struct timeval tv = {5, 0};
-		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		rx_http(x, c);
-		close(c);
-	}
-	return NULL;
+	pthread_mutex_lock(&x->mu);
+	x->connections++;
+	pthread_mutex_unlock(&x->mu);
+	rx_http(x, c);
 }
 
 /* A receiver on 127.0.0.1 or [::1] (false when this machine has no IPv6
@@ -182,47 +168,17 @@ static bool rx_start(rx *x, bool v6, int status)
 	memset(x, 0, sizeof(*x));
 	x->status = status;
 	pthread_mutex_init(&x->mu, NULL);
-	x->fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(x->fd >= 0);
-	int one = 1;
-	setsockopt(x->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	socklen_t len;
-	if (v6) {
-		setsockopt(x->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_addr = in6addr_loopback;
-		len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof(*a);
-	}
-	if (bind(x->fd, (struct sockaddr *)&ss, len) || listen(x->fd, 16)) {
-		if (!v6)
-			fail_msg("cannot listen on 127.0.0.1: %s", strerror(errno));
-		close(x->fd);
-		x->fd = -1;
+	if (!qft_listen(&x->l, v6, rx_serve, x))
 		return false;
-	}
-	getsockname(x->fd, (struct sockaddr *)&ss, &len);
-	x->port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-	assert_int_equal(pthread_create(&x->thread, NULL, rx_main, x), 0);
+	x->port = x->l.port;
 	return true;
 }
 
 static void rx_stop(rx *x)
 {
-	if (x->fd < 0)
-		return;
-	atomic_store(&x->stop, 1);
-	pthread_join(x->thread, NULL);
-	close(x->fd);
-	x->fd = -1;
+	qft_listen_stop(&x->l);
 	free(x->body);
+	x->body = NULL;
 }
 
 static int rx_count(rx *x, const int *field)

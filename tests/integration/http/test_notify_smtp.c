@@ -127,10 +127,7 @@ static void test_smtp_tls(void **state)
 	ht_store(&s, "http-notify-smtp", false, tmp);
 	ss_make_pki(tmp, ca, other, cert, key);
 	qft_join(pwfile, tmp, "smtp-password");
-	FILE *f = fopen(pwfile, "w");
-	assert_non_null(f);
-	fprintf(f, "%s\n", PASSWORD);
-	fclose(f);
+	qft_write(pwfile, PASSWORD "\n");
 	ss_sink sink;
 	ss_start(&sink, cert, key);
 
@@ -219,10 +216,7 @@ static void test_smtp_clear_credentials_refused(void **state)
 	qft_tmpdir(tmp, "http-notify-smtp-cli");
 	qft_join(log, tmp, "serve.log");
 	qft_join(pwfile, tmp, "pw");
-	FILE *f = fopen(pwfile, "w");
-	assert_non_null(f);
-	fputs(PASSWORD "\n", f);
-	fclose(f);
+	qft_write(pwfile, PASSWORD "\n");
 	const char *argv[] = {qft_qforge(), "serve", "--port", "0", "--workers", "0", "--store",
 	                      "sqlite::memory:", "--smtp-url", "smtp://127.0.0.1:25", "--smtp-from",
 	                      "qforge@example.org", "--smtp-tls", "none", "--smtp-user", USER,

@@ -25,8 +25,6 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,64 +37,37 @@
 #include "qftest.h"
 
 typedef struct listener {
-	int fd, port;
-	pthread_t thread;
-	atomic_int stop, connections;
+	qft_listener l;
+	int port;
+	atomic_int connections;
 } listener;
 
-/* Accept, read the request's head (bounded by a 2 s timeout), answer 200. */
-static void *listen_main(void *arg)
+/* Count, read the request's head, answer 200. */
+static void serve(void *arg, int c)
 {
-	listener *l = arg;
-	while (!atomic_load(&l->stop)) {
-		struct pollfd p = {.fd = l->fd, .events = POLLIN};
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		int c = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (c < 0)
-			continue;
-		atomic_fetch_add(&l->connections, 1);
-		struct timeval tv = {2, 0};
-		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		char buf[4096];
-		size_t have = 0;
-		while (have < sizeof(buf) - 1) {
-			ssize_t r = recv(c, buf + have, sizeof(buf) - 1 - have, 0);
-			if (r <= 0)
-				break;
-			have += (size_t)r;
-			buf[have] = '\0';
-			if (strstr(buf, "\r\n\r\n"))
-				break;
-		}
-		static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-		ssize_t w = send(c, ok, sizeof(ok) - 1, MSG_NOSIGNAL);
-		(void)w;
-		close(c);
+	listener *x = arg;
+	atomic_fetch_add(&x->connections, 1);
+	char buf[4096];
+	size_t have = 0;
+	while (have < sizeof(buf) - 1) {
+		ssize_t r = recv(c, buf + have, sizeof(buf) - 1 - have, 0);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		buf[have] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			break;
 	}
-	return NULL;
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+	ssize_t w = send(c, ok, sizeof(ok) - 1, MSG_NOSIGNAL);
+	(void)w;
 }
 
-static void listener_start(listener *l)
+static void listener_start(listener *x)
 {
-	memset(l, 0, sizeof(*l));
-	l->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(l->fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(a);
-	assert_int_equal(bind(l->fd, (struct sockaddr *)&a, len), 0);
-	assert_int_equal(listen(l->fd, 8), 0);
-	getsockname(l->fd, (struct sockaddr *)&a, &len);
-	l->port = ntohs(a.sin_port);
-	assert_int_equal(pthread_create(&l->thread, NULL, listen_main, l), 0);
-}
-
-static void listener_stop(listener *l)
-{
-	atomic_store(&l->stop, 1);
-	pthread_join(l->thread, NULL);
-	close(l->fd);
+	memset(x, 0, sizeof(*x));
+	qft_listen(&x->l, false, serve, x);
+	x->port = x->l.port;
 }
 
 /* A target as qf_notify_check_url fills it: host and port from the URL,
@@ -181,8 +152,8 @@ static void test_pinned(void **state)
 	sleep(1);
 	assert_int_equal(atomic_load(&a.connections), 1);
 	assert_int_equal(atomic_load(&b.connections), 0);
-	listener_stop(&a);
-	listener_stop(&b);
+	qft_listen_stop(&a.l);
+	qft_listen_stop(&b.l);
 }
 
 int main(void)
