@@ -12,9 +12,10 @@
 void qf__notify_curl_common(void *curl, const volatile int *abort, size_t *seen);
 
 /* The POST of qf_notify_slack_post to a destination already checked (t):
- * curl resolves the host through t->resolve only, and every socket it
- * opens must be to t->addr, and (unless t->test) to no forbidden address,
- * whatever curl resolved: the address connected to is the one checked.
+ * a name is pinned to the checked address (t->resolve, CURLOPT_RESOLVE),
+ * and every socket curl opens must be to t->addr and (unless t->test) to
+ * no forbidden address, whatever curl resolved: the address connected to
+ * is the one checked.
  * Tests call it with targets the check would never make. */
 int qf__notify_slack_send(const qf_notify_target *t, const char *url, const char *json,
                           const volatile int *abort, qf_err *err);
