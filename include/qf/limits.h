@@ -498,5 +498,10 @@
 #define QF_NOTIFY_MAX_ALLOW 32
 /* Addresses one webhook host may resolve to (every one is checked). */
 #define QF_NOTIFY_MAX_ADDRS 16
+/* The operator's SMTP user name and password (--smtp-user,
+ * --smtp-password-file): the operator's own input, but a file named by
+ * mistake (a key, a log) is refused rather than read whole and sent. */
+#define QF_SMTP_MAX_USER 256
+#define QF_SMTP_MAX_PASSWORD 256
 
 #endif

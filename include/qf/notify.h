@@ -103,14 +103,26 @@ typedef struct qf_notify_smtp {
 	const char *url;  /* smtp://host:port (NULL: this server sends no e-mail) */
 	const char *from; /* the sender address */
 	qf_smtp_tls tls;
+	/* SMTP AUTH (NULL: none): the mechanism is the best one the server
+	 * offers (curl: PLAIN, LOGIN, ...); only ever over TLS, so tls is not
+	 * QF_SMTP_TLS_NONE when user is set */
+	const char *user;
+	const char *password;
+	/* the CAs the server's certificate must chain to (PEM; NULL: the
+	 * system's); the certificate and its host name are always verified */
+	const char *ca_file;
 } qf_notify_smtp;
 
 /* Parse "none" | "starttls" | "tls". */
 int qf_smtp_tls_parse(const char *s, qf_smtp_tls *out);
-/* Check the operator's SMTP options (scheme smtp, a host, a sender). */
+/* Check the operator's SMTP options (scheme smtp, a host, a sender; a user
+ * and password only with TLS; a readable CA file). */
 int qf_notify_smtp_check(const qf_notify_smtp *o, qf_err *err);
 /* Send one text/plain UTF-8 message to `to`. Like Slack: final failures
- * are category validation, the rest may be retried. */
+ * are category validation, the rest may be retried. With TLS required
+ * (starttls, tls) nothing but EHLO and STARTTLS is ever sent in clear: a
+ * server that offers no STARTTLS, or a certificate that does not verify,
+ * fails the send before the envelope or any credential. */
 int qf_notify_email_send(const qf_notify_smtp *o, const char *to, const char *subject,
                          const char *body, const volatile int *abort, qf_err *err);
 /* Whether an e-mail address may be used in an SMTP envelope and a header

@@ -9,12 +9,14 @@
  */
 #include <getopt.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "qf/fs.h"
 #include "qf/http.h"
 #include "qf/log.h"
 #include "qf/store.h"
@@ -54,6 +56,11 @@ static const char usage[] =
 	"  --smtp-url URL           the mail server, smtp://HOST[:PORT] (default: no e-mail)\n"
 	"  --smtp-from ADDR         the sender address of notification e-mails\n"
 	"  --smtp-tls MODE          none, starttls (default) or tls (implicit, smtps)\n"
+	"  --smtp-user USER         log in to the mail server as USER (SMTP AUTH; needs\n"
+	"                           --smtp-tls starttls or tls)\n"
+	"  --smtp-password-file FILE  the password of --smtp-user: FILE's first line\n"
+	"  --smtp-ca-file FILE      trust the CAs in FILE (PEM) for the mail server's\n"
+	"                           certificate (default: the system's)\n"
 	"  --notify-allow HOST[:PORT]  let Slack webhooks also go to https://HOST:PORT\n"
 	"                           (repeatable; default: hooks.slack.com:443 only; private,\n"
 	"                           loopback and link-local addresses stay refused)\n"
@@ -66,7 +73,8 @@ static const char usage[] =
 enum {
 	OPT_PORT = 256, OPT_BIND, OPT_STORE, OPT_WORKERS, OPT_WORKER_ARG, OPT_REGISTRATION,
 	OPT_THREADS, OPT_JOBS_ROOT, OPT_WEB_ROOT, OPT_SECRET, OPT_SECURE, OPT_PORT_FILE, OPT_QUIET,
-	OPT_SMTP_URL, OPT_SMTP_FROM, OPT_SMTP_TLS, OPT_NOTIFY_ALLOW, OPT_NOTIFY_BACKOFF,
+	OPT_SMTP_URL, OPT_SMTP_FROM, OPT_SMTP_TLS, OPT_SMTP_USER, OPT_SMTP_PASSWORD_FILE,
+	OPT_SMTP_CA_FILE, OPT_NOTIFY_ALLOW, OPT_NOTIFY_BACKOFF,
 	OPT_NOTIFY_ATTEMPTS, OPT_NOTIFY_TEST_PORT, OPT_RETENTION, OPT_HELP,
 };
 
@@ -88,6 +96,9 @@ static const struct option options[] = {
 	{"smtp-url", required_argument, NULL, OPT_SMTP_URL},
 	{"smtp-from", required_argument, NULL, OPT_SMTP_FROM},
 	{"smtp-tls", required_argument, NULL, OPT_SMTP_TLS},
+	{"smtp-user", required_argument, NULL, OPT_SMTP_USER},
+	{"smtp-password-file", required_argument, NULL, OPT_SMTP_PASSWORD_FILE},
+	{"smtp-ca-file", required_argument, NULL, OPT_SMTP_CA_FILE},
 	{"notify-allow", required_argument, NULL, OPT_NOTIFY_ALLOW},
 	{"notify-backoff", required_argument, NULL, OPT_NOTIFY_BACKOFF},
 	{"notify-attempts", required_argument, NULL, OPT_NOTIFY_ATTEMPTS},
@@ -95,6 +106,33 @@ static const struct option options[] = {
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
+
+/* The SMTP password: the first line of path (a file only the operator can
+ * read; never an argument, which every local user sees in ps). */
+static int read_password(const char *path, char *out, size_t size, qf_err *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int rc = qf_fs_read(path, QF_SMTP_MAX_PASSWORD + 2, &data, &len, err);
+	if (rc) {
+		char why[sizeof(err->message)];
+		qf_strlcpy(why, err->message, sizeof(why));
+		return qf_err_set(err, QF_CAT_VALIDATION, "notify.smtp",
+		                  "cannot read --smtp-password-file %s: %s", path, why);
+	}
+	size_t n = strcspn(data, "\r\n");
+	if (n >= size || memchr(data, '\0', n))
+		rc = qf_err_set(err, QF_CAT_VALIDATION, "notify.smtp",
+		                "--smtp-password-file %s: the password is one line of at most %d bytes",
+		                path, QF_SMTP_MAX_PASSWORD);
+	else {
+		memcpy(out, data, n);
+		out[n] = '\0';
+	}
+	sodium_memzero(data, len);
+	free(data);
+	return rc;
+}
 
 /* How to get in: the first visitor registers the administrator, else one
  * logs in (or an administrator makes the account). */
@@ -142,10 +180,12 @@ int cmd_serve(int argc, char **argv)
 	qf_notify_policy_init(&policy);
 	o.notify_policy = &policy;
 	o.smtp.tls = QF_SMTP_STARTTLS;
+	const char *password_file = NULL;
+	char password[QF_SMTP_MAX_PASSWORD + 1];
 	qf_err err;
 	qf_err_init(&err);
 	double d;
-	int c, idx;
+	int c, idx, rc;
 	long l;
 	optind = 1;
 	opterr = 0;
@@ -208,6 +248,9 @@ int cmd_serve(int argc, char **argv)
 				return cli_usage_error("serve", "--smtp-tls is none, starttls or tls, not '%s'",
 				                       optarg);
 			break;
+		case OPT_SMTP_USER: o.smtp.user = optarg; break;
+		case OPT_SMTP_PASSWORD_FILE: password_file = optarg; break;
+		case OPT_SMTP_CA_FILE: o.smtp.ca_file = optarg; break;
 		case OPT_NOTIFY_ALLOW:
 			if (qf_notify_policy_allow(&policy, optarg, &err))
 				return cli_usage_error("serve", "--notify-allow: %s", err.message);
@@ -249,14 +292,24 @@ int cmd_serve(int argc, char **argv)
 	cli_catch_stop_signals();
 	signal(SIGPIPE, SIG_IGN);
 
-	if (o.smtp.url && qf_notify_smtp_check(&o.smtp, &err))
+	if (password_file) {
+		if (read_password(password_file, password, sizeof(password), &err))
+			return cli_usage_error("serve", "%s", err.message);
+		o.smtp.password = password;
+	}
+	if (o.smtp.url && qf_notify_smtp_check(&o.smtp, &err)) {
+		sodium_memzero(password, sizeof(password));
 		return cli_usage_error("serve", "%s", err.message);
+	}
 	qf_server *s = NULL;
-	if (qf_server_new(&s, &o, &err))
+	rc = qf_server_new(&s, &o, &err);
+	/* the notifier keeps its own copy */
+	sodium_memzero(password, sizeof(password));
+	if (rc)
 		return cli_fail(&err);
 	if (!o.quiet)
 		banner(&o, qf_server_port(s), store_url);
-	int rc = qf_server_run(s, &cli_stop, &err);
+	rc = qf_server_run(s, &cli_stop, &err);
 	qf_server_free(s);
 	if (rc)
 		return cli_fail(&err);

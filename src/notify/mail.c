@@ -5,11 +5,13 @@
  * that nothing in it can add a header or a recipient.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "notify_int.h"
 #include "qf/buf.h"
@@ -58,6 +60,21 @@ int qf_notify_smtp_check(const qf_notify_smtp *o, qf_err *err)
 	if (!o->from || !qf_notify_email_valid(o->from))
 		return qf_err_set(err, QF_CAT_VALIDATION, "notify.smtp",
 		                  "--smtp-from must be the sender's e-mail address (qforge@example.org)");
+	if (o->password && !o->user)
+		return qf_err_set(err, QF_CAT_VALIDATION, "notify.smtp",
+		                  "an SMTP password needs its user name (--smtp-user)");
+	if (o->user && (!*o->user || strlen(o->user) > QF_SMTP_MAX_USER || strpbrk(o->user, "\r\n")))
+		return qf_err_set(err, QF_CAT_VALIDATION, "notify.smtp",
+		                  "--smtp-user must be one line of 1 to %d characters", QF_SMTP_MAX_USER);
+	if (o->user && o->tls == QF_SMTP_TLS_NONE)
+		return qf_err_set(err, QF_CAT_VALIDATION, "notify.smtp",
+		                  "SMTP credentials are never sent in clear: use --smtp-tls starttls or "
+		                  "tls with --smtp-user");
+	if (o->ca_file && strlen(o->ca_file) >= QF_MAX_PATH)
+		return qf_err_set(err, QF_CAT_VALIDATION, "notify.smtp", "--smtp-ca-file: path too long");
+	if (o->ca_file && access(o->ca_file, R_OK))
+		return qf_err_set(err, QF_CAT_VALIDATION, "notify.smtp", "cannot read --smtp-ca-file %s: %s",
+		                  o->ca_file, strerror(errno));
 	return 0;
 }
 
@@ -130,6 +147,9 @@ int qf_notify_email_send(const qf_notify_smtp *o, const char *to, const char *su
 	if (!o->url)
 		return qf_err_set(err, QF_CAT_VALIDATION, "notify.unconfigured",
 		                  "this server sends no e-mail (its operator set no --smtp-url)");
+	if (o->user && o->tls == QF_SMTP_TLS_NONE)
+		return qf_err_set(err, QF_CAT_VALIDATION, "notify.unconfigured",
+		                  "SMTP credentials are never sent without TLS");
 	if (!qf_notify_email_valid(to))
 		return qf_err_set(err, QF_CAT_VALIDATION, "notify.address",
 		                  "the account's e-mail address cannot be used to send mail");
@@ -163,6 +183,17 @@ int qf_notify_email_send(const qf_notify_smtp *o, const char *to, const char *su
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "smtp,smtps");
 	curl_easy_setopt(c, CURLOPT_USE_SSL,
 	                 o->tls == QF_SMTP_TLS_NONE ? (long)CURLUSESSL_NONE : (long)CURLUSESSL_ALL);
+	/* curl's defaults, said: the certificate chains to a trusted CA and
+	 * names the host */
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (o->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+	if (o->user) {
+		/* checked: never without TLS (qf_notify_smtp_check) */
+		curl_easy_setopt(c, CURLOPT_USERNAME, o->user);
+		curl_easy_setopt(c, CURLOPT_PASSWORD, o->password ? o->password : "");
+	}
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpts);
 	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
@@ -177,6 +208,20 @@ int qf_notify_email_send(const qf_notify_smtp *o, const char *to, const char *su
 	qf_buf_release(&msg);
 	if (cc == CURLE_OK)
 		return 0;
+	/* TLS that did not happen: nothing past EHLO was sent; may pass (a
+	 * server being reconfigured, or someone in between stripping STARTTLS) */
+	if (cc == CURLE_USE_SSL_FAILED)
+		return qf_err_set(err, QF_CAT_SYSTEM, "notify.failed",
+		                  "the mail server offers no STARTTLS, which --smtp-tls starttls requires: "
+		                  "nothing was sent");
+	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+	    cc == CURLE_SSL_CONNECT_ERROR)
+		return qf_err_set(err, QF_CAT_SYSTEM, "notify.failed",
+		                  "no TLS with the mail server (%s): nothing was sent",
+		                  curl_easy_strerror(cc));
+	if (cc == CURLE_LOGIN_DENIED)
+		return qf_err_set(err, QF_CAT_VALIDATION, "notify.rejected",
+		                  "the mail server refused the SMTP credentials (SMTP %ld)", code);
 	/* 5xx: the server will not take it (no such mailbox...); the rest passes */
 	if (code >= 500)
 		return qf_err_set(err, QF_CAT_VALIDATION, "notify.rejected",

@@ -33,7 +33,8 @@
 struct qf_notifier {
 	qf_notifier_opts o;
 	qf_notify_policy policy;
-	char smtp_url[1024], smtp_from[330];
+	char smtp_url[1024], smtp_from[330], smtp_ca[QF_MAX_PATH];
+	char smtp_user[QF_SMTP_MAX_USER + 1], smtp_password[QF_SMTP_MAX_PASSWORD + 1];
 	unsigned char key[QF_SECRET_KEY_BYTES];
 	bool have_key;
 	pthread_t thread;
@@ -199,6 +200,18 @@ int qf_notifier_new(qf_notifier **out, const qf_notifier_opts *o, qf_err *err)
 		n->o.smtp.url = n->smtp_url;
 		n->o.smtp.from = n->smtp_from;
 	}
+	if (o->smtp.user) {
+		qf_strlcpy(n->smtp_user, o->smtp.user, sizeof(n->smtp_user));
+		n->o.smtp.user = n->smtp_user;
+	}
+	if (o->smtp.password) {
+		qf_strlcpy(n->smtp_password, o->smtp.password, sizeof(n->smtp_password));
+		n->o.smtp.password = n->smtp_password;
+	}
+	if (o->smtp.ca_file) {
+		qf_strlcpy(n->smtp_ca, o->smtp.ca_file, sizeof(n->smtp_ca));
+		n->o.smtp.ca_file = n->smtp_ca;
+	}
 	if (o->secret_key) {
 		memcpy(n->key, o->secret_key, sizeof(n->key));
 		n->have_key = true;
@@ -216,6 +229,7 @@ int qf_notifier_new(qf_notifier **out, const qf_notifier_opts *o, qf_err *err)
 		pthread_mutex_destroy(&n->mu);
 		pthread_cond_destroy(&n->cv);
 		sodium_memzero(n->key, sizeof(n->key));
+		sodium_memzero(n->smtp_password, sizeof(n->smtp_password));
 		free(n);
 		return qf_err_set(err, QF_CAT_SYSTEM, "system.thread", "cannot start the notification sender");
 	}
@@ -245,5 +259,6 @@ void qf_notifier_free(qf_notifier *n)
 	pthread_mutex_destroy(&n->mu);
 	pthread_cond_destroy(&n->cv);
 	sodium_memzero(n->key, sizeof(n->key));
+	sodium_memzero(n->smtp_password, sizeof(n->smtp_password));
 	free(n);
 }

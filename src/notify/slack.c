@@ -86,21 +86,27 @@ int qf_notify_slack_post(const qf_notify_policy *p, const char *url, const char 
 	int rc = qf_notify_check_url(p, url, &t, err);
 	if (rc)
 		return rc;
+	return qf__notify_slack_send(&t, url, json, abort, err);
+}
+
+int qf__notify_slack_send(const qf_notify_target *t, const char *url, const char *json,
+                          const volatile int *abort, qf_err *err)
+{
 	CURL *c = curl_easy_init();
 	if (!c)
 		return qf_err_set(err, QF_CAT_SYSTEM, "notify.failed", "cannot start an HTTP client");
 	size_t seen = 0;
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-	struct curl_slist *res = t.resolve[0] ? curl_slist_append(NULL, t.resolve) : NULL;
+	struct curl_slist *res = t->resolve[0] ? curl_slist_append(NULL, t->resolve) : NULL;
 	qf__notify_curl_common(c, abort, &seen);
-	const char *proto = t.test ? "http" : "https";
+	const char *proto = t->test ? "http" : "https";
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, proto);
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, proto);
 	if (res)
 		curl_easy_setopt(c, CURLOPT_RESOLVE, res);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_pinned);
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &t);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, (void *)t);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
@@ -113,7 +119,7 @@ int qf_notify_slack_post(const qf_notify_policy *p, const char *url, const char 
 	/* a body cut short past the cap still carried its status */
 	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status))
 		return qf_err_set(err, QF_CAT_SYSTEM, "notify.failed",
-		                  "could not deliver to the webhook at %s: %s", t.host,
+		                  "could not deliver to the webhook at %s: %s", t->host,
 		                  curl_easy_strerror(cc));
 	if (status >= 200 && status < 300)
 		return 0;
@@ -121,11 +127,11 @@ int qf_notify_slack_post(const qf_notify_policy *p, const char *url, const char 
 		return qf_err_set(err, QF_CAT_VALIDATION, "notify.redirect",
 		                  "the webhook at %s answered with a redirect (HTTP %ld), which is never "
 		                  "followed: set the webhook's own address",
-		                  t.host, status);
+		                  t->host, status);
 	if (status >= 400 && status < 500 && status != 408 && status != 429)
 		return qf_err_set(err, QF_CAT_VALIDATION, "notify.rejected",
 		                  "the webhook at %s refused the message (HTTP %ld): check its address",
-		                  t.host, status);
+		                  t->host, status);
 	return qf_err_set(err, QF_CAT_SYSTEM, "notify.failed",
-	                  "the webhook at %s answered HTTP %ld", t.host, status);
+	                  "the webhook at %s answered HTTP %ld", t->host, status);
 }

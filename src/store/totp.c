@@ -35,13 +35,19 @@ static int finish(qf__tx *tx, int rc, qf_err *err)
 	return qf__tx_commit(tx, err);
 }
 
+/* A writing transaction of the system's (every change here is one). */
+static int begin(qf_store *s, qf__tx *tx, qf_err *err)
+{
+	qf_actor sys = qf_actor_system();
+	return qf__tx_begin(s, &sys, true, tx, err);
+}
+
 /* Run q alone in a transaction of the system's; *done: it changed one row. */
 static int run_alone(qf_store *s, qf__query *q, bool *done, qf_err *err)
 {
 	*done = false;
-	qf_actor sys = qf_actor_system();
 	qf__tx tx;
-	int rc = qf__tx_begin(s, &sys, true, &tx, err);
+	int rc = begin(s, &tx, err);
 	if (rc) {
 		qf__query_release(q);
 		return rc;
@@ -69,12 +75,14 @@ static void later_step(qf__query *q, int64_t step)
 	qf__query_sql(q, ")");
 }
 
-/* A statement "<verb> user_backup_codes ... WHERE user_id = ?" in q. */
-static void codes_of(qf__query *q, qf__dialect d, const char *verb, const char *user_id)
+/* Delete the user's backup codes in tx. */
+static int drop_codes(qf__tx *tx, qf__dialect d, const char *user_id, qf_err *err)
 {
-	qf__query_init(q, d);
-	qf__query_sql(q, "%s user_backup_codes WHERE user_id = ", verb);
-	qf__query_text(q, user_id);
+	qf__query q;
+	qf__query_init(&q, d);
+	qf__query_sql(&q, "DELETE FROM user_backup_codes WHERE user_id = ");
+	qf__query_text(&q, user_id);
+	return run(tx, &q, NULL, err);
 }
 
 int qf_store_totp_enroll(qf_store *s, const char *user_id, const char *sealed_secret, bool *done,
@@ -94,9 +102,8 @@ int qf_store_totp_activate(qf_store *s, const char *user_id, int64_t step,
                            const char *const *code_hashes, int ncodes, bool *done, qf_err *err)
 {
 	*done = false;
-	qf_actor sys = qf_actor_system();
 	qf__tx tx;
-	int rc = qf__tx_begin(s, &sys, true, &tx, err);
+	int rc = begin(s, &tx, err);
 	if (rc)
 		return rc;
 	double now = qf_clock_now();
@@ -116,8 +123,7 @@ int qf_store_totp_activate(qf_store *s, const char *user_id, int64_t step,
 	int64_t n = 0;
 	rc = run(&tx, &q, &n, err);
 	if (!rc && n == 1) {
-		codes_of(&q, s->dialect, "DELETE FROM", user_id);
-		rc = run(&tx, &q, NULL, err);
+		rc = drop_codes(&tx, s->dialect, user_id, err);
 		for (int i = 0; !rc && i < ncodes; i++) {
 			qf__query_init(&q, s->dialect);
 			qf__query_sql(&q, "INSERT INTO user_backup_codes (user_id, code_hash, created_at) VALUES (");
@@ -162,9 +168,8 @@ int qf_store_totp_use_backup(qf_store *s, const char *user_id, const char *code_
 
 int qf_store_totp_disable(qf_store *s, const char *user_id, qf_err *err)
 {
-	qf_actor sys = qf_actor_system();
 	qf__tx tx;
-	int rc = qf__tx_begin(s, &sys, true, &tx, err);
+	int rc = begin(s, &tx, err);
 	if (rc)
 		return rc;
 	qf__query q;
@@ -177,9 +182,7 @@ int qf_store_totp_disable(qf_store *s, const char *user_id, qf_err *err)
 	qf__query_sql(&q, " WHERE user_id = ");
 	qf__query_text(&q, user_id);
 	rc = run(&tx, &q, NULL, err);
-	if (!rc) {
-		codes_of(&q, s->dialect, "DELETE FROM", user_id);
-		rc = run(&tx, &q, NULL, err);
-	}
+	if (!rc)
+		rc = drop_codes(&tx, s->dialect, user_id, err);
 	return finish(&tx, rc, err);
 }

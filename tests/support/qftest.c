@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -223,4 +225,73 @@ void qft_assert_close(double a, double b, double tol, const char *what, const ch
 		            fabs(a - b), tol);
 		_fail(file, line);
 	}
+}
+
+/* ---- listeners ------------------------------------------------------------------- */
+
+static void *listen_main(void *arg)
+{
+	qft_listener *l = arg;
+	while (!atomic_load(&l->stop)) {
+		struct pollfd p = {.fd = l->fd, .events = POLLIN};
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		int c = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		struct timeval tv = {5, 0};
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		l->serve(l->arg, c);
+		close(c);
+	}
+	return NULL;
+}
+
+bool qft_listen(qft_listener *l, bool v6, qft_serve_fn serve, void *arg)
+{
+	memset(l, 0, sizeof(*l));
+	l->serve = serve;
+	l->arg = arg;
+	l->fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(l->fd >= 0);
+	int one = 1;
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t len;
+	if (v6) {
+		setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*a);
+	}
+	if (bind(l->fd, (struct sockaddr *)&ss, len) || listen(l->fd, 16)) {
+		if (!v6)
+			fail_msg("cannot listen on 127.0.0.1: %s", strerror(errno));
+		close(l->fd);
+		l->fd = -1;
+		return false;
+	}
+	getsockname(l->fd, (struct sockaddr *)&ss, &len);
+	l->port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                   : ((struct sockaddr_in *)&ss)->sin_port);
+	assert_int_equal(pthread_create(&l->thread, NULL, listen_main, l), 0);
+	return true;
+}
+
+void qft_listen_stop(qft_listener *l)
+{
+	if (l->fd < 0)
+		return;
+	atomic_store(&l->stop, 1);
+	pthread_join(l->thread, NULL);
+	close(l->fd);
+	l->fd = -1;
 }

@@ -5,11 +5,15 @@
  *   qft_data(buf, "rel")      path under tests/data
  *   qft_slurp(path)           whole file (heap), fails the test when missing
  *   qft_run(...)              run a program (argv), capture stdout/stderr
+ *   qft_listen(...)           a TCP listener on 127.0.0.1 or [::1] whose
+ *                             thread hands each connection to a callback
  */
 #ifndef QFTEST_H
 #define QFTEST_H
 
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,6 +56,26 @@ void qft_load_xyz(struct qf_mol *m, const char *rel);
  * C-C 1.54 A, C-H 1.09 A, tetrahedral angles. Deterministic: a large
  * molecule of any size for tests. */
 void qft_alkane(struct qf_mol *m, int n);
+
+/* A listener on a free port of a loopback address. Its one thread polls
+ * for connections (every 50 ms, so that qft_listen_stop is quick) and calls
+ * serve(arg, fd) for each, one at a time, with 5 s receive and send
+ * timeouts on fd (nothing waits for ever); fd is closed after. */
+typedef void (*qft_serve_fn)(void *arg, int fd);
+typedef struct qft_listener {
+	int fd;
+	int port;
+	pthread_t thread;
+	atomic_int stop;
+	qft_serve_fn serve;
+	void *arg;
+} qft_listener;
+
+/* Listen on 127.0.0.1 (v6: [::1]); false (and l->fd -1) when this machine
+ * has no IPv6 loopback; a failure on 127.0.0.1 fails the test. */
+bool qft_listen(qft_listener *l, bool v6, qft_serve_fn serve, void *arg);
+/* Stop the thread and close the listener (nothing when it never started). */
+void qft_listen_stop(qft_listener *l);
 
 /* Absolute path of the qforge program under test. */
 const char *qft_qforge(void);

@@ -2,8 +2,8 @@
 /*
  * Notifications end to end, on SQLite and on PostgreSQL, against the real
  * `qforge serve` with a real worker and the real xtb, and receivers this
- * test starts itself: HTTP listeners on 127.0.0.1 and [::1] and a minimal
- * SMTP sink, each recording what reaches it.
+ * test starts itself: HTTP listeners on 127.0.0.1 and [::1] and the
+ * SMTP sink of smtp_sink.h (plain, no AUTH), each recording what reaches it.
  *
  *   delivery    a calculation completed by the worker sends exactly one
  *               Slack POST (to the test receiver the server was allowed with
@@ -24,7 +24,8 @@
  *               once with an error naming the rule, and the forbidden
  *               listeners record no connection at all
  */
-#include "http_test.h"
+#include "notify_test.h"
+#include "smtp_sink.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -42,11 +43,8 @@
 /* ---- receivers ---------------------------------------------------------------------- */
 
 typedef struct rx {
-	int fd;
+	qft_listener l;
 	int port;
-	bool smtp;
-	pthread_t thread;
-	atomic_int stop;
 	pthread_mutex_t mu;
 	/* HTTP: the answer (200, 500, 302 to location) */
 	int status;
@@ -58,10 +56,6 @@ typedef struct rx {
 	char path[256];
 	char *body;
 	char headers[4096];
-	/* SMTP */
-	int messages;
-	char rcpt[320];
-	char *data;
 } rx;
 
 static void rx_send(int c, const char *s)
@@ -158,122 +152,33 @@ static void rx_http(rx *x, int c)
 	free(buf);
 }
 
-static void rx_smtp(rx *x, int c)
-{
-	char *buf = malloc(65536), line[4096];
-	size_t have = 0;
-	rx_send(c, "220 sink.test ESMTP\r\n");
-	while (rx_line(c, buf, &have, line, sizeof(line))) {
-		if (!strncasecmp(line, "EHLO", 4) || !strncasecmp(line, "HELO", 4)) {
-			rx_send(c, "250 sink.test\r\n");
-		} else if (!strncasecmp(line, "MAIL FROM:", 10) || !strncasecmp(line, "RSET", 4) ||
-		           !strncasecmp(line, "NOOP", 4)) {
-			rx_send(c, "250 ok\r\n");
-		} else if (!strncasecmp(line, "RCPT TO:", 8)) {
-			pthread_mutex_lock(&x->mu);
-			qf_strlcpy(x->rcpt, line + 8, sizeof(x->rcpt));
-			pthread_mutex_unlock(&x->mu);
-			rx_send(c, "250 ok\r\n");
-		} else if (!strncasecmp(line, "DATA", 4)) {
-			rx_send(c, "354 end with .\r\n");
-			qf_buf data;
-			qf_buf_init(&data, 1 << 20);
-			while (rx_line(c, buf, &have, line, sizeof(line)) && strcmp(line, "."))
-				qf_buf_printf(&data, "%s\n", line);
-			pthread_mutex_lock(&x->mu);
-			free(x->data);
-			x->data = qf_buf_detach(&data, NULL);
-			if (x->requests < RX_MAX_AT)
-				x->at[x->requests] = sv_now();
-			x->requests++;
-			x->messages++;
-			pthread_mutex_unlock(&x->mu);
-			qf_buf_release(&data);
-			rx_send(c, "250 queued\r\n");
-		} else if (!strncasecmp(line, "QUIT", 4)) {
-			rx_send(c, "221 bye\r\n");
-			break;
-		} else {
-			rx_send(c, "502 not here\r\n");
-		}
-	}
-	free(buf);
-}
-
-static void *rx_main(void *arg)
+static void rx_serve(void *arg, int c)
 {
 	rx *x = arg;
-	while (!atomic_load(&x->stop)) {
-		struct pollfd p = {.fd = x->fd, .events = POLLIN};
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		int c = accept4(x->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (c < 0)
-			continue;
-		pthread_mutex_lock(&x->mu);
-		x->connections++;
-		pthread_mutex_unlock(&x->mu);
-		struct timeval tv = {5, 0};
-		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (x->smtp)
-			rx_smtp(x, c);
-		else
-			rx_http(x, c);
-		close(c);
-	}
-	return NULL;
+	pthread_mutex_lock(&x->mu);
+	x->connections++;
+	pthread_mutex_unlock(&x->mu);
+	rx_http(x, c);
 }
 
 /* A receiver on 127.0.0.1 or [::1] (false when this machine has no IPv6
  * loopback). */
-static bool rx_start(rx *x, bool v6, bool smtp, int status)
+static bool rx_start(rx *x, bool v6, int status)
 {
 	memset(x, 0, sizeof(*x));
-	x->smtp = smtp;
 	x->status = status;
 	pthread_mutex_init(&x->mu, NULL);
-	x->fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(x->fd >= 0);
-	int one = 1;
-	setsockopt(x->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	socklen_t len;
-	if (v6) {
-		setsockopt(x->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_addr = in6addr_loopback;
-		len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof(*a);
-	}
-	if (bind(x->fd, (struct sockaddr *)&ss, len) || listen(x->fd, 16)) {
-		if (!v6)
-			fail_msg("cannot listen on 127.0.0.1: %s", strerror(errno));
-		close(x->fd);
-		x->fd = -1;
+	if (!qft_listen(&x->l, v6, rx_serve, x))
 		return false;
-	}
-	getsockname(x->fd, (struct sockaddr *)&ss, &len);
-	x->port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-	assert_int_equal(pthread_create(&x->thread, NULL, rx_main, x), 0);
+	x->port = x->l.port;
 	return true;
 }
 
 static void rx_stop(rx *x)
 {
-	if (x->fd < 0)
-		return;
-	atomic_store(&x->stop, 1);
-	pthread_join(x->thread, NULL);
-	close(x->fd);
-	x->fd = -1;
+	qft_listen_stop(&x->l);
 	free(x->body);
-	free(x->data);
+	x->body = NULL;
 }
 
 static int rx_count(rx *x, const int *field)
@@ -301,47 +206,6 @@ static void rx_wait(rx *x, const int *field, int n, double timeout_s, const ht_s
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static void put_prefs(const ht_server *s, const char *token, const char *body)
-{
-	ht_resp r;
-	ht_expect(&r, s, "PUT", "/api/v1/preferences", token, body, 200);
-	ht_check_no_secrets(&r, "PUT /api/v1/preferences");
-	ht_resp_release(&r);
-}
-
-/* The newest notification of event whose id is not `not_id`, once it is
- * sent or failed (its document). */
-static json_t *wait_settled(const ht_server *s, const char *token, const char *event,
-                            const char *not_id, double timeout_s)
-{
-	char path[128];
-	snprintf(path, sizeof(path), "/api/v1/notifications?event=%s&limit=1", event);
-	double end = sv_now() + timeout_s;
-	for (;;) {
-		ht_resp r;
-		ht_expect(&r, s, "GET", path, token, NULL, 200);
-		ht_check_no_secrets(&r, "GET /api/v1/notifications");
-		if (strstr(r.body, RX_SECRET_BODY))
-			fail_msg("a receiver's answer reached the user: %s", r.body);
-		json_t *it = json_array_get(json_object_get(r.json, "items"), 0);
-		const char *id = json_string_value(json_object_get(it, "id"));
-		const char *st = json_string_value(json_object_get(it, "status"));
-		if (id && (!not_id || strcmp(id, not_id)) && st &&
-		    (!strcmp(st, "sent") || !strcmp(st, "failed"))) {
-			json_t *doc = json_incref(it);
-			ht_resp_release(&r);
-			return doc;
-		}
-		if (sv_now() > end) {
-			char *log = sv_read(s->log);
-			fail_msg("no settled %s notification after %.0f s: %s\nserver log:\n%s", event,
-			         timeout_s, r.body, log);
-		}
-		ht_resp_release(&r);
-		sv_sleep(0.05);
-	}
-}
-
 /* Store url as the user's webhook directly (sealed with the server's key),
  * as an earlier, wider policy might have let it in. */
 static void store_webhook(const ht_server *s, const char *keyfile, const char *uid, const char *url)
@@ -360,20 +224,6 @@ static void store_webhook(const ht_server *s, const char *keyfile, const char *u
 	assert_int_equal(json_array_size(rows), 1);
 	json_decref(rows);
 	free(sealed);
-}
-
-static void send_test(const ht_server *s, const char *token, int expect_queued)
-{
-	ht_resp r;
-	ht_expect(&r, s, "POST", "/api/v1/notifications/test", token, NULL, 202);
-	assert_int_equal(json_integer_value(json_object_get(r.json, "queued")), expect_queued);
-	ht_resp_release(&r);
-}
-
-static const char *str_of(const json_t *o, const char *k)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-	return v ? v : "";
 }
 
 /* ---- the walk ------------------------------------------------------------------------------ */
@@ -418,12 +268,13 @@ static void walk(bool pg)
 	else
 		sv_store_sqlite(&s.store, tmp);
 
-	rx ok, bad, f4, f6, sink;
-	rx_start(&ok, false, false, 200);
-	rx_start(&bad, false, false, 500);
-	rx_start(&f4, false, false, 200);
-	bool have_v6 = rx_start(&f6, true, false, 200);
-	rx_start(&sink, false, true, 0);
+	rx ok, bad, f4, f6;
+	ss_sink sink;
+	rx_start(&ok, false, 200);
+	rx_start(&bad, false, 500);
+	rx_start(&f4, false, 200);
+	bool have_v6 = rx_start(&f6, true, 200);
+	ss_start(&sink, NULL, NULL);
 
 	char p_ok[16], p_bad[16], smtp[64], allow4[64], allow6[64];
 	snprintf(p_ok, sizeof(p_ok), "%d", ok.port);
@@ -448,7 +299,7 @@ static void walk(bool pg)
 	         "{\"enable_email_notifications\":true,\"enable_slack_notifications\":true,"
 	         "\"notification_on_completion\":true,\"slack_webhook_url\":\"http://127.0.0.1:%d/hook\"}",
 	         ok.port);
-	put_prefs(&s, token, body);
+	nt_put_prefs(&s, token, body);
 	char mol[QF_UUID_STR], calc[QF_UUID_STR];
 	char *mbody = ht_molecule_body("notify-water", NULL, 7);
 	ht_create(&s, "/api/v1/molecules", token, mbody, mol);
@@ -457,20 +308,22 @@ static void walk(bool pg)
 	         "{\"molecule_id\":\"%s\",\"spec\":{\"method\":\"gfn2\",\"task\":\"sp\"}}", mol);
 	ht_create(&s, "/api/v1/calculations", token, body, calc);
 	json_t *doc = ht_wait_calc(&s, token, calc, 300);
-	assert_string_equal(str_of(doc, "status"), "completed");
+	assert_string_equal(nt_str(doc, "status"), "completed");
 	json_decref(doc);
 	rx_wait(&ok, &ok.requests, 1, 60, &s, "the Slack POST of the completed calculation");
-	rx_wait(&sink, &sink.messages, 1, 60, &s, "the e-mail of the completed calculation");
+	if (!ss_wait(&sink, &sink.messages, 1, 60))
+		fail_msg("no e-mail of the completed calculation after 60 s\nserver log:\n%s",
+		         sv_read(s.log));
 	/* exactly one of each, also a while later */
 	sv_sleep(2.0);
 	assert_int_equal(rx_count(&ok, &ok.requests), 1);
-	assert_int_equal(rx_count(&sink, &sink.messages), 1);
+	assert_int_equal(ss_count(&sink, &sink.messages), 1);
 	pthread_mutex_lock(&ok.mu);
 	assert_string_equal(ok.path, "/hook");
 	assert_non_null(strcasestr(ok.headers, "Content-Type: application/json"));
 	json_t *post = json_loads(ok.body, 0, NULL);
 	assert_non_null(post);
-	const char *text = str_of(post, "text");
+	const char *text = nt_str(post, "text");
 	if (!strstr(text, "calculation notify-water completed") || !strstr(text, calc) ||
 	    !strstr(text, "Total energy"))
 		fail_msg("the Slack message does not say what completed: %s", ok.body);
@@ -490,8 +343,8 @@ static void walk(bool pg)
 	assert_int_equal(json_array_size(items), 2);
 	for (size_t i = 0; i < 2; i++) {
 		json_t *it = json_array_get(items, i);
-		assert_string_equal(str_of(it, "status"), "sent");
-		assert_string_equal(str_of(it, "subject_id"), calc);
+		assert_string_equal(nt_str(it, "status"), "sent");
+		assert_string_equal(nt_str(it, "subject_id"), calc);
 		assert_int_equal(json_integer_value(json_object_get(it, "attempts")), 1);
 	}
 	ht_resp_release(&r);
@@ -500,12 +353,12 @@ static void walk(bool pg)
 	snprintf(body, sizeof(body),
 	         "{\"enable_email_notifications\":false,\"slack_webhook_url\":\"http://127.0.0.1:%d/hook\"}",
 	         bad.port);
-	put_prefs(&s, token, body);
-	send_test(&s, token, 1);
-	json_t *n = wait_settled(&s, token, "test", NULL, 60);
-	assert_string_equal(str_of(n, "status"), "failed");
+	nt_put_prefs(&s, token, body);
+	nt_send_test(&s, token, 1);
+	json_t *n = nt_wait_settled(&s, token, "test", NULL, 60, RX_SECRET_BODY);
+	assert_string_equal(nt_str(n, "status"), "failed");
 	assert_int_equal(json_integer_value(json_object_get(n, "attempts")), 3);
-	const char *why = str_of(n, "last_error");
+	const char *why = nt_str(n, "last_error");
 	if (!strstr(why, "HTTP 500") || !strstr(why, "gave up after 3 tries") || strstr(why, RX_SECRET_BODY))
 		fail_msg("last_error of the failing receiver: '%s'", why);
 	assert_int_equal(rx_count(&bad, &bad.requests), 3);
@@ -515,14 +368,14 @@ static void walk(bool pg)
 	print_message("retries after %.3f s and %.3f s\n", gap1, gap2);
 	assert_true(gap1 >= 0.19 && gap2 >= 0.39 && gap2 > gap1);
 	char first_test[QF_UUID_STR];
-	qf_strlcpy(first_test, str_of(n, "id"), sizeof(first_test));
+	qf_strlcpy(first_test, nt_str(n, "id"), sizeof(first_test));
 	ht_expect(&r, &s, "GET", "/api/v1/audit?action=notification_failed", token, NULL, 200);
 	items = json_object_get(r.json, "items");
 	assert_int_equal(json_array_size(items), 1);
 	json_t *a = json_array_get(items, 0);
-	assert_string_equal(str_of(a, "entity_id"), first_test);
-	assert_string_equal(str_of(a, "status"), "denied");
-	assert_non_null(strstr(str_of(a, "reason"), "HTTP 500"));
+	assert_string_equal(nt_str(a, "entity_id"), first_test);
+	assert_string_equal(nt_str(a, "status"), "denied");
+	assert_non_null(strstr(nt_str(a, "reason"), "HTTP 500"));
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(a, "changes"), "attempts")), 3);
 	ht_resp_release(&r);
 	json_decref(n);
@@ -532,14 +385,14 @@ static void walk(bool pg)
 	bad.status = 302;
 	snprintf(bad.location, sizeof(bad.location), "http://127.0.0.1:%d/stolen", f4.port);
 	pthread_mutex_unlock(&bad.mu);
-	send_test(&s, token, 1);
-	n = wait_settled(&s, token, "test", first_test, 60);
-	assert_string_equal(str_of(n, "status"), "failed");
+	nt_send_test(&s, token, 1);
+	n = nt_wait_settled(&s, token, "test", first_test, 60, RX_SECRET_BODY);
+	assert_string_equal(nt_str(n, "status"), "failed");
 	assert_int_equal(json_integer_value(json_object_get(n, "attempts")), 1);
-	assert_non_null(strstr(str_of(n, "last_error"), "redirect (HTTP 302), which is never followed"));
+	assert_non_null(strstr(nt_str(n, "last_error"), "redirect (HTTP 302), which is never followed"));
 	assert_int_equal(rx_count(&bad, &bad.requests), 4);
 	char prev[QF_UUID_STR];
-	qf_strlcpy(prev, str_of(n, "id"), sizeof(prev));
+	qf_strlcpy(prev, nt_str(n, "id"), sizeof(prev));
 	json_decref(n);
 
 	/* ---- SSRF: every forbidden form, no connection ---- */
@@ -551,15 +404,15 @@ static void walk(bool pg)
 		char url[256];
 		snprintf(url, sizeof(url), ssrf[i].fmt, port);
 		store_webhook(&s, keyfile, uid, url);
-		send_test(&s, token, 1);
-		n = wait_settled(&s, token, "test", prev, 30);
-		const char *err = str_of(n, "last_error");
-		print_message("%-40s -> %s: %s\n", url, str_of(n, "status"), err);
-		if (strcmp(str_of(n, "status"), "failed") || !strstr(err, ssrf[i].want))
-			fail_msg("%s: %s '%s', expected failed saying '%s'", url, str_of(n, "status"), err,
+		nt_send_test(&s, token, 1);
+		n = nt_wait_settled(&s, token, "test", prev, 30, RX_SECRET_BODY);
+		const char *err = nt_str(n, "last_error");
+		print_message("%-40s -> %s: %s\n", url, nt_str(n, "status"), err);
+		if (strcmp(nt_str(n, "status"), "failed") || !strstr(err, ssrf[i].want))
+			fail_msg("%s: %s '%s', expected failed saying '%s'", url, nt_str(n, "status"), err,
 			         ssrf[i].want);
 		assert_int_equal(json_integer_value(json_object_get(n, "attempts")), 1);
-		qf_strlcpy(prev, str_of(n, "id"), sizeof(prev));
+		qf_strlcpy(prev, nt_str(n, "id"), sizeof(prev));
 		json_decref(n);
 	}
 	/* the listeners no webhook may reach saw nothing, ever */
@@ -573,7 +426,7 @@ static void walk(bool pg)
 	rx_stop(&bad);
 	rx_stop(&f4);
 	rx_stop(&f6);
-	rx_stop(&sink);
+	ss_stop(&sink);
 	sv_store_drop(&s.store);
 }
 

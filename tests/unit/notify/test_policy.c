@@ -236,13 +236,54 @@ static void test_email_addresses(void **state)
 			fail_msg("'%s' was taken as an e-mail address", bad[i]);
 }
 
+/* The operator's SMTP options: credentials only with TLS, a password only
+ * with its user, a CA file that can be read; and a send with credentials
+ * but no TLS is refused before any connection. */
+static void test_smtp_options(void **state)
+{
+	(void)state;
+	static const struct {
+		qf_notify_smtp o;
+		const char *want; /* NULL: accepted */
+	} cases[] = {
+		{{"smtp://mail.example.org:587", "qf@example.org", QF_SMTP_STARTTLS, "u", "p", NULL}, NULL},
+		{{"smtp://mail.example.org", "qf@example.org", QF_SMTP_TLS, "u", NULL, NULL}, NULL},
+		{{"smtps://mail.example.org", "qf@example.org", QF_SMTP_TLS, NULL, NULL, "/"}, NULL},
+		{{"smtp://mail.example.org", "qf@example.org", QF_SMTP_TLS_NONE, "u", "p", NULL},
+		 "never sent in clear"},
+		{{"smtp://mail.example.org", "qf@example.org", QF_SMTP_STARTTLS, NULL, "p", NULL},
+		 "needs its user name"},
+		{{"smtp://mail.example.org", "qf@example.org", QF_SMTP_STARTTLS, "", "p", NULL},
+		 "one line"},
+		{{"smtp://mail.example.org", "qf@example.org", QF_SMTP_STARTTLS, "u\r\nRSET", "p", NULL},
+		 "one line"},
+		{{"smtp://mail.example.org", "qf@example.org", QF_SMTP_STARTTLS, NULL, NULL,
+		  "/nonexistent/ca.pem"},
+		 "cannot read --smtp-ca-file"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		qf_err e;
+		qf_err_init(&e);
+		int rc = qf_notify_smtp_check(&cases[i].o, &e);
+		if (!cases[i].want ? rc != 0 : rc == 0 || !strstr(e.message, cases[i].want))
+			fail_msg("case %zu: rc %d '%s', expected %s", i, rc, e.message,
+			         cases[i].want ? cases[i].want : "accepted");
+	}
+	/* past the check (a caller that skipped it): still no clear credentials */
+	qf_notify_smtp o = {"smtp://127.0.0.1:9", "qf@example.org", QF_SMTP_TLS_NONE, "u", "p", NULL};
+	qf_err e;
+	qf_err_init(&e);
+	assert_int_not_equal(qf_notify_email_send(&o, "ada@example.org", "s", "b", NULL, &e), 0);
+	assert_non_null(strstr(e.message, "never sent without TLS"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forbidden_forms), cmocka_unit_test(test_test_allowance),
 		cmocka_unit_test(test_allow_entries),   cmocka_unit_test(test_addr_classes),
 		cmocka_unit_test(test_backoff),         cmocka_unit_test(test_messages),
-		cmocka_unit_test(test_email_addresses),
+		cmocka_unit_test(test_email_addresses), cmocka_unit_test(test_smtp_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
