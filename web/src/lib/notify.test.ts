@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { anyInFlight, choicesOf, deliveryOf, notifyBody, notifyFieldOf, webhookProblem, NOTIFY_MAX_ATTEMPTS } from './notify';
+import { anyInFlight, choicesOf, deliveryOf, notifyBody, notifyFieldOf, webhookProblem } from './notify';
 import type { Preferences } from '../api/types';
 
 const prefs = {
@@ -51,23 +51,23 @@ describe('notification choices', () => {
 describe('delivery of a notification', () => {
   const now = Date.parse('2026-12-07T10:00:00Z');
   it('says a final failure plainly, with the reason', () => {
-    const d = deliveryOf({ status: 'failed', attempts: NOTIFY_MAX_ATTEMPTS, last_error: 'the receiver answered HTTP 404', next_attempt_at: null }, now);
+    const d = deliveryOf({ status: 'failed', attempts: 8, last_error: 'the webhook at x answered HTTP 500 (gave up after 8 tries)', next_attempt_at: null }, now);
     expect(d.final).toBe(true);
     expect(d.tone).toBe('bad');
     expect(d.label).toBe('failed');
-    expect(d.detail).toBe('not delivered, given up after 8 attempts: the receiver answered HTTP 404');
-    expect(deliveryOf({ status: 'failed', attempts: 1, last_error: null, next_attempt_at: null }).detail).toBe('not delivered, given up after 1 attempt');
+    expect(d.detail).toBe('not delivered, not tried again: the webhook at x answered HTTP 500 (gave up after 8 tries)');
+    expect(deliveryOf({ status: 'failed', attempts: 1, last_error: null, next_attempt_at: null }).detail).toBe('not delivered, not tried again (1 try)');
   });
   it('tells a retry from a final failure', () => {
     const d = deliveryOf({ status: 'pending', attempts: 2, last_error: 'could not connect', next_attempt_at: '2026-12-07T10:01:00Z' }, now);
     expect(d.final).toBe(false);
     expect(d.label).toBe('retrying');
-    expect(d.detail).toBe('attempt 2 of 8 failed: could not connect; tried again in 60 s');
+    expect(d.detail).toBe('try 2 failed: could not connect; tried again in 60 s');
     expect(deliveryOf({ status: 'pending', attempts: 0, last_error: null, next_attempt_at: '2026-12-07T10:00:00Z' }, now).label).toBe('queued');
   });
   it('counts sent ones as sent', () => {
     expect(deliveryOf({ status: 'sent', attempts: 1, last_error: null, next_attempt_at: null })).toMatchObject({ label: 'sent', tone: 'ok', final: false, detail: 'sent' });
-    expect(deliveryOf({ status: 'sent', attempts: 3, last_error: 'x', next_attempt_at: null }).detail).toBe('sent after 3 attempts');
+    expect(deliveryOf({ status: 'sent', attempts: 3, last_error: 'x', next_attempt_at: null }).detail).toBe('sent at try 3');
   });
   it('polls only while something is on its way', () => {
     expect(anyInFlight([{ status: 'sent' }, { status: 'failed' }])).toBe(false);

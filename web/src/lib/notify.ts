@@ -1,11 +1,9 @@
 /* Notifications (issue 11): what the settings page sends when the choices
  * are saved, and how a row of the outbox (GET /api/v1/notifications) is
- * shown. The sender (src/notify/sender.c) retries a failed delivery up to
- * QF_NOTIFY_MAX_ATTEMPTS times (include/qf/limits.h); 'failed' is final. */
+ * shown. The sender (src/notify/sender.c) tries a failure that may pass
+ * again, as many times as qforge serve --notify-attempts says; 'failed' is
+ * final (the last try, or a failure that will not pass, such as a 4xx). */
 import type { NotificationRow, Preferences, PreferencesBody } from '../api/types';
-
-/** include/qf/limits.h QF_NOTIFY_MAX_ATTEMPTS */
-export const NOTIFY_MAX_ATTEMPTS = 8;
 
 /** the choices of the Notifications card */
 export interface NotifyChoices {
@@ -87,16 +85,16 @@ export function deliveryOf(n: Pick<NotificationRow, 'status' | 'attempts' | 'las
   const why = n.last_error ? `: ${n.last_error}` : '';
   switch (n.status) {
     case 'sent':
-      return { label: 'sent', tone: 'ok', final: false, detail: n.attempts > 1 ? `sent after ${n.attempts} attempts` : 'sent' };
+      return { label: 'sent', tone: 'ok', final: false, detail: n.attempts > 1 ? `sent at try ${n.attempts}` : 'sent' };
     case 'failed':
       return {
         label: 'failed',
         tone: 'bad',
         final: true,
-        detail: `not delivered, given up after ${n.attempts} attempt${n.attempts === 1 ? '' : 's'}${why}`,
+        detail: `not delivered, not tried again${n.last_error ? `: ${n.last_error}` : ` (${n.attempts} ${n.attempts === 1 ? 'try' : 'tries'})`}`,
       };
     case 'sending':
-      return { label: 'sending', tone: 'wait', final: false, detail: `attempt ${n.attempts} of ${NOTIFY_MAX_ATTEMPTS} under way` };
+      return { label: 'sending', tone: 'wait', final: false, detail: `try ${n.attempts} under way` };
     default: {
       if (!n.attempts) return { label: 'queued', tone: 'wait', final: false, detail: 'waiting to be sent' };
       const at = Date.parse(n.next_attempt_at ?? '');
@@ -105,7 +103,7 @@ export function deliveryOf(n: Pick<NotificationRow, 'status' | 'attempts' | 'las
         label: 'retrying',
         tone: 'wait',
         final: false,
-        detail: `attempt ${n.attempts} of ${NOTIFY_MAX_ATTEMPTS} failed${why}; ${s === null ? 'tried again later' : s === 0 ? 'tried again now' : `tried again in ${s} s`}`,
+        detail: `try ${n.attempts} failed${why}; ${s === null ? 'tried again later' : s === 0 ? 'tried again now' : `tried again in ${s} s`}`,
       };
     }
   }

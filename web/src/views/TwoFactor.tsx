@@ -37,7 +37,7 @@ export function TwoFactorSettings({ me }: { me: Me }) {
   return (
     <div className="card stack" data-testid="two-factor" aria-labelledby={`${id}-title`} role="region">
       <h2 id={`${id}-title`}>Two-factor login</h2>
-      <p data-testid="2fa-status" data-on={on ? 'true' : 'false'}>
+      <p data-testid="tfa-status" data-on={on ? 'true' : 'false'}>
         {on ? (
           <>
             <span className="status status-completed">on</span> Logging in asks for a code of your authenticator app (or a backup code) after the password.
@@ -61,7 +61,7 @@ export function TwoFactorSettings({ me }: { me: Me }) {
       {stage.kind === 'codes' && <BackupCodes codes={stage.codes} onDone={() => setStage({ kind: 'idle' })} />}
       {stage.kind === 'idle' && !on && (
         <div>
-          <button type="button" className="btn primary" onClick={enrol} disabled={busy} data-testid="2fa-enrol">
+          <button type="button" className="btn primary" onClick={enrol} disabled={busy} data-testid="tfa-enrol">
             {busy ? 'Please wait…' : 'Set up two-factor login'}
           </button>
         </div>
@@ -115,7 +115,7 @@ function Enrolment({ e, onDone, onCancel }: { e: TwoFactorEnrolment; onDone: (co
           height={Math.max(180, qr.view * 4)}
           role="img"
           aria-label={`QR code of the two-factor secret${about ? ` for ${about.account}` : ''}`}
-          data-testid="2fa-qr"
+          data-testid="tfa-qr"
           shapeRendering="crispEdges"
         >
           <rect width={qr.view} height={qr.view} fill="#fff" />
@@ -123,7 +123,7 @@ function Enrolment({ e, onDone, onCancel }: { e: TwoFactorEnrolment; onDone: (co
         </svg>
         <div className="stack" style={{ gap: '0.3rem' }}>
           <span className="muted">Secret{about?.issuer ? ` (${about.issuer}, ${about.account})` : ''}</span>
-          <code className="secret" data-testid="2fa-secret" data-secret={e.secret}>
+          <code className="secret" data-testid="tfa-secret" data-secret={e.secret}>
             {groupSecret(e.secret)}
           </code>
           <span className="muted">
@@ -145,9 +145,9 @@ function Enrolment({ e, onDone, onCancel }: { e: TwoFactorEnrolment; onDone: (co
           autoFocus
           aria-invalid={!!error}
           aria-describedby={error ? `${id}-err` : undefined}
-          data-testid="2fa-confirm-code"
+          data-testid="tfa-confirm-code"
         />
-        <button className="btn primary" type="submit" disabled={busy} data-testid="2fa-confirm">
+        <button className="btn primary" type="submit" disabled={busy} data-testid="tfa-confirm">
           {busy ? 'Checking…' : 'Turn on'}
         </button>
         <button className="btn" type="button" onClick={onCancel}>
@@ -170,7 +170,7 @@ function BackupCodes({ codes, onDone }: { codes: string[]; onDone: () => void })
       <span>
         Keep these backup codes somewhere safe: each logs you in once without the app. They are shown only this once.
       </span>
-      <ol className="backup-codes" data-testid="2fa-backup-codes">
+      <ol className="backup-codes" data-testid="tfa-backup-codes">
         {codes.map((c) => (
           <li key={c}>
             <code>{c}</code>
@@ -181,7 +181,7 @@ function BackupCodes({ codes, onDone }: { codes: string[]; onDone: () => void })
         <button type="button" className="btn small" onClick={() => (navigator.clipboard?.writeText(codes.join('\n')), notify('info', 'Copied.'))}>
           Copy
         </button>
-        <button type="button" className="btn small primary" onClick={onDone} data-testid="2fa-codes-done">
+        <button type="button" className="btn small primary" onClick={onDone} data-testid="tfa-codes-done">
           I have saved them
         </button>
       </div>
@@ -232,7 +232,7 @@ function Disable({ onDone }: { onDone: () => void }) {
           Code (or a backup code)
           <input name="code" autoComplete="one-time-code" aria-invalid={error?.field === 'code'} aria-describedby={error?.field === 'code' ? `${id}-code-err` : undefined} />
         </label>
-        <button className="btn danger" type="submit" disabled={busy} data-testid="2fa-disable">
+        <button className="btn danger" type="submit" disabled={busy} data-testid="tfa-disable">
           {busy ? 'Checking…' : 'Turn off'}
         </button>
       </div>
