@@ -192,6 +192,12 @@ async function step(name, page, f) {
 
 class Stop extends Error {}
 
+/** a screenshot in the middle of the next step (what it shows only then) */
+async function midShot(page, what) {
+  const file = join(ART, `${String(results.length + 1).padStart(2, '0')}a-${what}.png`);
+  await page.screenshot({ path: file, fullPage: false }).catch(() => {});
+}
+
 /** distinct colours of the 3D canvas: a blank one has one (its background) */
 async function canvasColours(page) {
   return page.evaluate(() => {
@@ -387,6 +393,7 @@ async function main() {
     if (!got || got.method !== 'POST') throw new Error(`the receiver got ${JSON.stringify(received.slice(before))}`);
     const text = JSON.parse(got.body).text ?? '';
     if (!text) throw new Error(`the Slack message has no text: ${got.body}`);
+    await page.locator('[data-testid=notify-list]').scrollIntoViewIfNeeded();
   });
 
   await step('settings: a failed delivery shows as failed for good', page, async () => {
@@ -402,6 +409,7 @@ async function main() {
     const t = await row.textContent();
     if (!/failed/.test(t) || !/not tried again/.test(t) || !/HTTP 500/.test(t)) throw new Error(`the failed row says ${JSON.stringify(t)}`);
     if (received.filter((r) => r.url === `/fail/${HOOK_SECRET}-fail`).length !== 2) throw new Error('the failing receiver was not tried twice (--notify-attempts 2)');
+    await row.scrollIntoViewIfNeeded();
   });
 
   let confirmedStep = -1;
@@ -417,6 +425,8 @@ async function main() {
     if (!/^[A-Z2-7]{16,}$/.test(secret)) throw new Error(`the secret on the page: ${JSON.stringify(secret)}`);
     const d = await card.locator('[data-testid=tfa-qr] path').getAttribute('d');
     if (!d || (d.match(/M/g) ?? []).length < 50) throw new Error('no QR code drawn');
+    await card.scrollIntoViewIfNeeded();
+    await midShot(page, 'two-factor-secret-and-qr-code');
     // a wrong code is refused next to the field
     const key = base32Decode(secret);
     const now = stepOf(Date.now());
@@ -431,6 +441,7 @@ async function main() {
     const codes = await card.locator('[data-testid=tfa-backup-codes] li').allTextContents();
     if (codes.length !== 10 || !codes.every((c) => /^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/i.test(c.trim()))) throw new Error(`backup codes: ${JSON.stringify(codes)}`);
     await page.waitForSelector('[data-testid=tfa-status][data-on=true]');
+    await midShot(page, 'two-factor-backup-codes');
     await card.locator('[data-testid=tfa-codes-done]').click();
     if (await page.locator('[data-testid=tfa-secret]').count()) throw new Error('the secret is still shown after confirming');
   });
@@ -447,6 +458,7 @@ async function main() {
     await page.fill('[data-testid=login-code]', '12345x');
     await page.click('button[type=submit]');
     await page.waitForSelector('.auth [role=alert][data-code="auth.2fa_invalid"]');
+    await midShot(page, 'two-factor-login-wrong-code');
     if (await page.locator('nav.sidebar').count()) throw new Error('signed in with a wrong code');
     // the server takes each 30 s step once, and the confirmation used one
     const s = await nextStep(confirmedStep);
