@@ -14,7 +14,8 @@
  *   (sent) → one to a receiver that answers 500 shows as failed for good →
  *   two-factor enrolment: the secret read from the page, a TOTP code
  *   computed here (RFC 6238), confirmed → log out → the login asks for the
- *   code, refuses a wrong one and takes the right one.
+ *   code, refuses a wrong one and takes the right one → two-factor login
+ *   turned off with the password and a code.
  *
  * A screenshot of each step is kept in the artifacts folder.
  *
@@ -413,6 +414,7 @@ async function main() {
   });
 
   let confirmedStep = -1;
+  let loginStep = -1;
   let secret = '';
   await step('two-factor login: enrol and confirm with a computed code', page, async () => {
     // the TOTP of this test against RFC 6238's own example (appendix B, SHA-1)
@@ -461,12 +463,31 @@ async function main() {
     await midShot(page, 'two-factor-login-wrong-code');
     if (await page.locator('nav.sidebar').count()) throw new Error('signed in with a wrong code');
     // the server takes each 30 s step once, and the confirmation used one
-    const s = await nextStep(confirmedStep);
-    await page.fill('[data-testid=login-code]', totpAt(base32Decode(secret), s));
+    loginStep = await nextStep(confirmedStep);
+    await page.fill('[data-testid=login-code]', totpAt(base32Decode(secret), loginStep));
     await page.click('button[type=submit]');
     await page.waitForSelector('nav.sidebar');
     const me = await page.evaluate(async () => (await fetch('/api/v1/auth/me')).json());
     if (me.email !== EMAIL || me.two_factor !== true) throw new Error(`signed in as ${JSON.stringify(me)}`);
+  });
+
+  await step('two-factor login: turned off with the password and a code', page, async () => {
+    await page.click('nav.sidebar a[href="/settings"]');
+    const card = page.locator('[data-testid=two-factor]');
+    await card.locator('[data-testid=tfa-status][data-on=true]').waitFor();
+    // a wrong password is refused next to its field
+    await card.getByLabel('Password').fill('not the password at all');
+    await card.getByLabel(/^Code/).fill(totpAt(base32Decode(secret), stepOf(Date.now())));
+    await card.locator('[data-testid=tfa-disable]').click();
+    await card.locator('[role=alert]').filter({ hasText: /password is wrong/ }).waitFor();
+    await card.getByLabel('Password').fill(PASSWORD);
+    await card.getByLabel(/^Code/).fill(totpAt(base32Decode(secret), await nextStep(loginStep)));
+    await card.locator('[data-testid=tfa-disable]').click();
+    await card.locator('[data-testid=tfa-status][data-on=false]').waitFor();
+    await card.locator('[data-testid=tfa-enrol]').waitFor();
+    const me = await page.evaluate(async () => (await fetch('/api/v1/auth/me')).json());
+    if (me.two_factor !== false) throw new Error(`two_factor after turning it off: ${me.two_factor}`);
+    await card.scrollIntoViewIfNeeded();
   });
 
   await step('no script error', page, async () => {

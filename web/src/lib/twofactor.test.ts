@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { create } from 'qrcode';
-import { CODE_INVALID, CODE_REQUIRED, groupSecret, needsCode, parseOtpauth, qrPath, secondFactor, totpDigits } from './twofactor';
+import { CODE_INVALID, CODE_REQUIRED, groupSecret, needsCode, parseOtpauth, secondFactor, totpDigits } from './twofactor';
+import { qrPath } from './qr';
 
 const URI = 'otpauth://totp/QuantumForge:e2e%40example.org?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=QuantumForge';
 

@@ -1,8 +1,6 @@
 /* Two-factor login (src/http/handlers/twofactor.c): what a typed code is
- * sent as, how the secret and its otpauth:// URI are shown, and the QR code
- * of the URI as an SVG path drawn in the page (npm qrcode makes the matrix;
- * nothing leaves the browser). */
-import { create } from 'qrcode';
+ * sent as, and how the secret and its otpauth:// URI are shown (the QR code
+ * of the URI: lib/qr.ts). */
 
 /** The server's answer to a login whose password is right but whose code
  * is missing (qf__2fa_login): the form then asks for the code. */
@@ -67,34 +65,4 @@ export function parseOtpauth(uri: string): Otpauth | null {
     return q.has(k) && Number.isInteger(v) && v > 0 ? v : d;
   };
   return { issuer, account, secret: q.get('secret'), digits: num('digits', 6), period: num('period', 30) };
-}
-
-export interface QrPath {
-  /** modules per side, without the quiet zone */
-  size: number;
-  /** an SVG path of the dark modules, one unit a module, offset by the quiet zone */
-  d: string;
-  /** the side of the viewBox: size + 2 × quiet zone */
-  view: number;
-}
-
-/** The QR code of text (error correction M, a 4-module quiet zone) as one
- * SVG path: each run of dark modules of a row is one rectangle. */
-export function qrPath(text: string, quiet = 4): QrPath {
-  const qr = create(text, { errorCorrectionLevel: 'M' });
-  const { size, data } = qr.modules;
-  const parts: string[] = [];
-  for (let y = 0; y < size; y++) {
-    let x = 0;
-    while (x < size) {
-      if (!data[y * size + x]) {
-        x++;
-        continue;
-      }
-      const x0 = x;
-      while (x < size && data[y * size + x]) x++;
-      parts.push(`M${x0 + quiet} ${y + quiet}h${x - x0}v1h${-(x - x0)}z`);
-    }
-  }
-  return { size, d: parts.join(''), view: size + 2 * quiet };
 }

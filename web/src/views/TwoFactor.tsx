@@ -2,12 +2,14 @@
  * secret and its QR code, shown this once), confirm with a code of the
  * authenticator app (the ten backup codes, shown this once), and turn it off
  * with the password and a code. Whether it is on is /auth/me's two_factor. */
-import { useId, useMemo, useState, type FormEvent } from 'react';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { api, ApiError } from '../api/client';
 import type { Me, TwoFactorEnrolment } from '../api/types';
 import { notify } from '../components/Toasts';
-import { groupSecret, parseOtpauth, qrPath, secondFactor, totpDigits } from '../lib/twofactor';
+import { Loading } from '../components/States';
+import { groupSecret, parseOtpauth, secondFactor, totpDigits } from '../lib/twofactor';
+import type { QrPath } from '../lib/qr';
 
 type Stage = { kind: 'idle' } | { kind: 'enrolling'; e: TwoFactorEnrolment } | { kind: 'codes'; codes: string[] };
 
@@ -81,7 +83,7 @@ function Enrolment({ e, onDone, onCancel }: { e: TwoFactorEnrolment; onDone: (co
   const [code, setCode] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const qr = useMemo(() => qrPath(e.otpauth_uri), [e.otpauth_uri]);
+  const qr = useQr(e.otpauth_uri);
   const about = parseOtpauth(e.otpauth_uri);
   const confirm = async (ev: FormEvent) => {
     ev.preventDefault();
@@ -108,19 +110,27 @@ function Enrolment({ e, onDone, onCancel }: { e: TwoFactorEnrolment; onDone: (co
         Scan the QR code with an authenticator app (or type the secret into it), then enter the code it shows. The secret is shown only this once.
       </p>
       <div className="row" style={{ alignItems: 'center' }}>
-        <svg
-          className="qr"
-          viewBox={`0 0 ${qr.view} ${qr.view}`}
-          width={Math.max(180, qr.view * 4)}
-          height={Math.max(180, qr.view * 4)}
-          role="img"
-          aria-label={`QR code of the two-factor secret${about ? ` for ${about.account}` : ''}`}
-          data-testid="tfa-qr"
-          shapeRendering="crispEdges"
-        >
-          <rect width={qr.view} height={qr.view} fill="#fff" />
-          <path d={qr.d} fill="#000" />
-        </svg>
+        {qr.ok ? (
+          <svg
+            className="qr"
+            viewBox={`0 0 ${qr.ok.view} ${qr.ok.view}`}
+            width={Math.max(180, qr.ok.view * 4)}
+            height={Math.max(180, qr.ok.view * 4)}
+            role="img"
+            aria-label={`QR code of the two-factor secret${about ? ` for ${about.account}` : ''}`}
+            data-testid="tfa-qr"
+            shapeRendering="crispEdges"
+          >
+            <rect width={qr.ok.view} height={qr.ok.view} fill="#fff" />
+            <path d={qr.ok.d} fill="#000" />
+          </svg>
+        ) : qr.error ? (
+          <p className="field-error" role="alert">
+            The QR code cannot be drawn ({qr.error}): type the secret into the app.
+          </p>
+        ) : (
+          <Loading what="Drawing the QR code" />
+        )}
         <div className="stack" style={{ gap: '0.3rem' }}>
           <span className="muted">Secret{about?.issuer ? ` (${about.issuer}, ${about.account})` : ''}</span>
           <code className="secret" data-testid="tfa-secret" data-secret={e.secret}>
@@ -161,6 +171,21 @@ function Enrolment({ e, onDone, onCancel }: { e: TwoFactorEnrolment; onDone: (co
       )}
     </form>
   );
+}
+
+/** the QR path of text, its module loaded on first use */
+function useQr(text: string): { ok: QrPath | null; error: string | null } {
+  const [r, setR] = useState<{ ok: QrPath | null; error: string | null }>({ ok: null, error: null });
+  useEffect(() => {
+    let live = true;
+    import('../lib/qr')
+      .then((m) => live && setR({ ok: m.qrPath(text), error: null }))
+      .catch((err) => live && setR({ ok: null, error: errText(err) }));
+    return () => {
+      live = false;
+    };
+  }, [text]);
+  return r;
 }
 
 function BackupCodes({ codes, onDone }: { codes: string[]; onDone: () => void }) {
