@@ -207,7 +207,7 @@ function Routes({ me }: { me: Me }) {
     case 'dashboard':
       return <DashboardView />;
     case 'settings':
-      return <SettingsView />;
+      return <SettingsView me={me} />;
     case 'admin':
       return me.role === 'admin' ? <AdminView me={me} /> : <ErrorBox error={new Error('Only administrators see this view.')} />;
     default:

@@ -8,7 +8,14 @@
  *   of typing → the editor text and the view are restored → close the
  *   browser, open a new one, log in → still restored → close the browser in
  *   the middle of typing, reopen it → nothing lost → upload a 5-molecule
- *   batch → progress reaches 100% → the dashboard shows plots.
+ *   batch → progress reaches 100% → the dashboard shows plots → settings:
+ *   notification choices saved with a Slack webhook, shown back only masked
+ *   after a reload → a test notification reaches the test's own receiver
+ *   (sent) → one to a receiver that answers 500 shows as failed for good →
+ *   two-factor enrolment: the secret read from the page, a TOTP code
+ *   computed here (RFC 6238), confirmed → log out → the login asks for the
+ *   code, refuses a wrong one and takes the right one → two-factor login
+ *   turned off with the password and a code.
  *
  * A screenshot of each step is kept in the artifacts folder.
  *
@@ -17,6 +24,8 @@
  * Needs: the C build (build/qforge), `npm ci && npm run build` in web/, xtb, chromium.
  */
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,7 +68,64 @@ let browser = null;
 const log = (...a) => console.log('e2e:', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function startServer() {
+/* A Slack webhook receiver of the test's own (qforge serve
+ * --notify-test-port lets plain http to it through): a path under /fail
+ * answers 500, any other 200 "ok"; every request is kept. */
+const received = [];
+let receiver = null;
+async function startReceiver() {
+  receiver = createServer((req, res) => {
+    const body = [];
+    req.on('data', (d) => body.push(d));
+    req.on('end', () => {
+      received.push({ method: req.method, url: req.url, body: Buffer.concat(body).toString('utf8') });
+      const fail = req.url.startsWith('/fail');
+      res.writeHead(fail ? 500 : 200, { 'Content-Type': 'text/plain' });
+      res.end(fail ? 'receiver told to fail' : 'ok');
+    });
+  });
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  return receiver.address().port;
+}
+
+/* RFC 4648 base32, as the secret is shown */
+function base32Decode(s) {
+  const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let v = 0;
+  const out = [];
+  for (const ch of s.replace(/[\s=]/g, '').toUpperCase()) {
+    const i = A.indexOf(ch);
+    if (i < 0) throw new Error(`not base32: ${JSON.stringify(ch)}`);
+    v = (v << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((v >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+/* RFC 6238 TOTP (HMAC-SHA1, 30 s steps from 0, 6 digits) of a raw key at
+ * step `step` */
+function totpAt(key, step, digits = 6) {
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const h = createHmac('sha1', key).update(msg).digest();
+  const o = h[h.length - 1] & 0x0f;
+  const bin = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
+  return String(bin % 10 ** digits).padStart(digits, '0');
+}
+const stepOf = (ms) => Math.floor(ms / 1000 / 30);
+
+/** wait until the TOTP step is later than `step` (the server takes each step once) */
+async function nextStep(step) {
+  while (stepOf(Date.now()) <= step) await sleep(250);
+  return stepOf(Date.now());
+}
+
+async function startServer(receiverPort) {
   const portFile = join(tmp, 'port');
   server = spawn(
     QFORGE,
@@ -67,6 +133,7 @@ async function startServer() {
       'serve', '--port', '0', '--port-file', portFile, '--bind', '127.0.0.1',
       '--store', `sqlite:${join(tmp, 'qforge.db')}`, '--workers', WORKERS, '--threads', '4',
       '--web-root', WEB_ROOT, '--jobs-root', join(tmp, 'jobs'), '--secret-key', join(tmp, 'secret.key'), '--quiet',
+      '--notify-test-port', String(receiverPort), '--notify-backoff', '0.1', '--notify-attempts', '2',
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -126,6 +193,12 @@ async function step(name, page, f) {
 
 class Stop extends Error {}
 
+/** a screenshot in the middle of the next step (what it shows only then) */
+async function midShot(page, what) {
+  const file = join(ART, `${String(results.length + 1).padStart(2, '0')}a-${what}.png`);
+  await page.screenshot({ path: file, fullPage: false }).catch(() => {});
+}
+
 /** distinct colours of the 3D canvas: a blank one has one (its background) */
 async function canvasColours(page) {
   return page.evaluate(() => {
@@ -156,7 +229,8 @@ const EMAIL = 'e2e@example.org';
 const PASSWORD = 'correct horse battery';
 
 async function main() {
-  const base = await startServer();
+  const rport = await startReceiver();
+  const base = await startServer(rport);
   log('server at', base, 'artifacts in', ART);
   browser = await launch();
   let page = browser.pages()[0] ?? (await browser.newPage());
@@ -279,6 +353,143 @@ async function main() {
     if (n < 6) throw new Error(`${n} rows, expected 6`);
   });
 
+  const HOOK_SECRET = 'T0E2E/B0E2E/e2eWebhookTokenXq7Z';
+  // the masked address ends with the last four characters: -ok, fail
+  const hook = (path) => `http://127.0.0.1:${rport}/${path}/${HOOK_SECRET}-${path}`;
+  await step('settings: notification choices saved, webhook masked after a reload', page, async () => {
+    await page.click('nav.sidebar a[href="/settings"]');
+    const card = page.locator('[data-testid=notifications]');
+    await card.waitFor();
+    await card.getByLabel('a calculation completes').check();
+    await card.getByLabel('a calculation fails').check();
+    await card.getByLabel('a batch completes').check();
+    await card.getByLabel(/by e-mail/).uncheck();
+    await card.getByLabel(/by Slack/).check();
+    // a bad address is refused next to its field, before anything is sent
+    await card.getByLabel('Slack webhook address').fill('hooks.slack.com/no-scheme');
+    await card.locator('[data-testid=notify-save]').click();
+    await card.locator('[data-testid=webhook-error]').waitFor();
+    await card.getByLabel('Slack webhook address').fill(hook('ok'));
+    await card.locator('[data-testid=notify-save]').click();
+    await card.locator('[data-testid=webhook-masked]').waitFor();
+    if (await card.getByLabel('Slack webhook address').inputValue()) throw new Error('the webhook field still holds the address after saving');
+    await page.reload();
+    await page.locator('[data-testid=notifications] [data-testid=webhook-masked]').waitFor();
+    const masked = await page.textContent('[data-testid=webhook-masked]');
+    const want = `http://127.0.0.1:${rport}/…${hook('ok').slice(-4)}`;
+    if (masked !== want) throw new Error(`the saved webhook shows as ${JSON.stringify(masked)}, expected ${JSON.stringify(want)}`);
+    const html = await page.content();
+    if (html.includes(HOOK_SECRET.slice(0, 20))) throw new Error('the page shows the stored webhook address in full');
+    for (const l of ['a calculation completes', 'a calculation fails', 'a batch completes', /by Slack/])
+      if (!(await page.locator('[data-testid=notifications]').getByLabel(l).isChecked())) throw new Error(`"${l}" is not checked after the reload`);
+    if (await page.locator('[data-testid=notifications]').getByLabel(/by e-mail/).isChecked()) throw new Error('"by e-mail" is checked after the reload');
+  });
+
+  await step('settings: test notification delivered', page, async () => {
+    const before = received.length;
+    await page.click('[data-testid=notify-test]');
+    await page.waitForFunction(() => /Queued 1 test message/.test(document.querySelector('[data-testid=notify-test-result]')?.textContent ?? ''));
+    await page.waitForSelector('[data-testid=notify-list] tr[data-status=sent]', { timeout: 30_000 });
+    const got = received.slice(before).find((r) => r.url === `/ok/${HOOK_SECRET}-ok`);
+    if (!got || got.method !== 'POST') throw new Error(`the receiver got ${JSON.stringify(received.slice(before))}`);
+    const text = JSON.parse(got.body).text ?? '';
+    if (!text) throw new Error(`the Slack message has no text: ${got.body}`);
+    await page.locator('[data-testid=notify-list]').scrollIntoViewIfNeeded();
+  });
+
+  await step('settings: a failed delivery shows as failed for good', page, async () => {
+    const card = page.locator('[data-testid=notifications]');
+    await card.getByLabel('Slack webhook address').fill(hook('fail'));
+    await card.locator('[data-testid=notify-save]').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=webhook-masked]')?.textContent?.endsWith('fail'));
+    if (await page.locator('[data-testid=notify-list] tr[data-status=failed]').count()) throw new Error('a failed notification before the failing one was sent');
+    await page.click('[data-testid=notify-test]');
+    const row = page.locator('[data-testid=notify-list] tr[data-status=failed]');
+    await row.waitFor({ timeout: 30_000 });
+    if ((await row.count()) !== 1) throw new Error(`${await row.count()} failed rows, expected 1`);
+    const t = await row.textContent();
+    if (!/failed/.test(t) || !/not tried again/.test(t) || !/HTTP 500/.test(t)) throw new Error(`the failed row says ${JSON.stringify(t)}`);
+    if (received.filter((r) => r.url === `/fail/${HOOK_SECRET}-fail`).length !== 2) throw new Error('the failing receiver was not tried twice (--notify-attempts 2)');
+    await row.scrollIntoViewIfNeeded();
+  });
+
+  let confirmedStep = -1;
+  let loginStep = -1;
+  let secret = '';
+  await step('two-factor login: enrol and confirm with a computed code', page, async () => {
+    // the TOTP of this test against RFC 6238's own example (appendix B, SHA-1)
+    if (totpAt(Buffer.from('12345678901234567890'), stepOf(59_000), 8) !== '94287082') throw new Error('the TOTP of the test is wrong');
+    const card = page.locator('[data-testid=two-factor]');
+    if ((await card.locator('[data-testid=tfa-status]').getAttribute('data-on')) !== 'false') throw new Error('two-factor login is on before enrolling');
+    await card.locator('[data-testid=tfa-enrol]').click();
+    await card.locator('[data-testid=tfa-secret]').waitFor();
+    secret = (await card.locator('[data-testid=tfa-secret]').textContent()).replace(/\s+/g, '');
+    if (!/^[A-Z2-7]{16,}$/.test(secret)) throw new Error(`the secret on the page: ${JSON.stringify(secret)}`);
+    const d = await card.locator('[data-testid=tfa-qr] path').getAttribute('d');
+    if (!d || (d.match(/M/g) ?? []).length < 50) throw new Error('no QR code drawn');
+    await card.scrollIntoViewIfNeeded();
+    await midShot(page, 'two-factor-secret-and-qr-code');
+    // a wrong code is refused next to the field
+    const key = base32Decode(secret);
+    const now = stepOf(Date.now());
+    const wrong = ['000000', '111111'].find((c) => ![now - 1, now, now + 1].some((s) => totpAt(key, s) === c));
+    await card.locator('[data-testid=tfa-confirm-code]').fill(wrong);
+    await card.locator('[data-testid=tfa-confirm]').click();
+    await card.locator('[role=alert]').filter({ hasText: /wrong/ }).waitFor();
+    confirmedStep = stepOf(Date.now());
+    await card.locator('[data-testid=tfa-confirm-code]').fill(totpAt(key, confirmedStep));
+    await card.locator('[data-testid=tfa-confirm]').click();
+    await card.locator('[data-testid=tfa-backup-codes]').waitFor();
+    const codes = await card.locator('[data-testid=tfa-backup-codes] li').allTextContents();
+    if (codes.length !== 10 || !codes.every((c) => /^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/i.test(c.trim()))) throw new Error(`backup codes: ${JSON.stringify(codes)}`);
+    await page.waitForSelector('[data-testid=tfa-status][data-on=true]');
+    await midShot(page, 'two-factor-backup-codes');
+    await card.locator('[data-testid=tfa-codes-done]').click();
+    if (await page.locator('[data-testid=tfa-secret]').count()) throw new Error('the secret is still shown after confirming');
+  });
+
+  await step('two-factor login: log out, log in with password and code', page, async () => {
+    await page.click('header.topbar button:has-text("Log out")');
+    await page.waitForSelector('input[name=email]');
+    await page.fill('input[name=email]', EMAIL);
+    await page.fill('input[name=password]', PASSWORD);
+    await page.click('button[type=submit]');
+    // the password alone is not enough: the form asks for the code
+    await page.waitForSelector('[data-testid=login-code]');
+    if (await page.locator('nav.sidebar').count()) throw new Error('signed in without the second factor');
+    await page.fill('[data-testid=login-code]', '12345x');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('.auth [role=alert][data-code="auth.2fa_invalid"]');
+    await midShot(page, 'two-factor-login-wrong-code');
+    if (await page.locator('nav.sidebar').count()) throw new Error('signed in with a wrong code');
+    // the server takes each 30 s step once, and the confirmation used one
+    loginStep = await nextStep(confirmedStep);
+    await page.fill('[data-testid=login-code]', totpAt(base32Decode(secret), loginStep));
+    await page.click('button[type=submit]');
+    await page.waitForSelector('nav.sidebar');
+    const me = await page.evaluate(async () => (await fetch('/api/v1/auth/me')).json());
+    if (me.email !== EMAIL || me.two_factor !== true) throw new Error(`signed in as ${JSON.stringify(me)}`);
+  });
+
+  await step('two-factor login: turned off with the password and a code', page, async () => {
+    await page.click('nav.sidebar a[href="/settings"]');
+    const card = page.locator('[data-testid=two-factor]');
+    await card.locator('[data-testid=tfa-status][data-on=true]').waitFor();
+    // a wrong password is refused next to its field
+    await card.getByLabel('Password').fill('not the password at all');
+    await card.getByLabel(/^Code/).fill(totpAt(base32Decode(secret), stepOf(Date.now())));
+    await card.locator('[data-testid=tfa-disable]').click();
+    await card.locator('[role=alert]').filter({ hasText: /password is wrong/ }).waitFor();
+    await card.getByLabel('Password').fill(PASSWORD);
+    await card.getByLabel(/^Code/).fill(totpAt(base32Decode(secret), await nextStep(loginStep)));
+    await card.locator('[data-testid=tfa-disable]').click();
+    await card.locator('[data-testid=tfa-status][data-on=false]').waitFor();
+    await card.locator('[data-testid=tfa-enrol]').waitFor();
+    const me = await page.evaluate(async () => (await fetch('/api/v1/auth/me')).json());
+    if (me.two_factor !== false) throw new Error(`two_factor after turning it off: ${me.two_factor}`);
+    await card.scrollIntoViewIfNeeded();
+  });
+
   await step('no script error', page, async () => {
     if (errors.length) throw new Error(errors.join('; '));
   });
@@ -294,6 +505,7 @@ try {
   }
 } finally {
   await browser?.close().catch(() => {});
+  receiver?.close();
   if (server && server.exitCode === null) {
     server.kill('SIGTERM');
     await Promise.race([new Promise((r) => server.on('exit', r)), sleep(15_000)]);

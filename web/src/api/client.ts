@@ -92,6 +92,9 @@ export const api = {
   me: () => get<T.Me>('/auth/me'),
   changePassword: (current_password: string, new_password: string) =>
     post<{ status: string }>('/auth/password', { current_password, new_password }),
+  enrollTwoFactor: () => post<T.TwoFactorEnrolment>('/auth/2fa/enroll'),
+  confirmTwoFactor: (code: string) => post<T.TwoFactorConfirmed>('/auth/2fa/confirm', { code }),
+  disableTwoFactor: (b: T.TwoFactorDisableBody) => post<{ enabled: false }>('/auth/2fa/disable', b),
 
   createMolecule: (b: T.MoleculeBody) => post<T.Molecule>('/molecules', b),
   molecules: (q?: T.ListQuery) => get<T.Page<T.Molecule>>('/molecules' + query(q)),
@@ -118,6 +121,8 @@ export const api = {
 
   preferences: () => get<T.Preferences>('/preferences'),
   putPreferences: (b: T.PreferencesBody) => put<T.Preferences>('/preferences', b),
+  notifications: (q?: T.NotificationsQuery) => get<T.Page<T.NotificationRow>>('/notifications' + query(q)),
+  testNotification: () => post<{ queued: number }>('/notifications/test'),
   session: () => get<T.UiSession>('/session'),
   putSession: (b: T.UiSessionBody) => put<T.UiSession>('/session', b),
 

@@ -64,6 +64,10 @@ export interface RegisterBody {
 export interface LoginBody {
   email: string;
   password: string;
+  /** the authenticator app's code, when two-factor login is on */
+  totp?: string;
+  /** a one-time backup code instead of totp */
+  backup_code?: string;
 }
 export interface UserDoc {
   id: string;
@@ -89,6 +93,8 @@ export interface Me extends UserDoc {
   auth: 'cookie' | 'bearer' | 'api_key';
   created_at: string;
   last_login_at: string | null;
+  /** whether logging in needs a second factor */
+  two_factor: boolean;
 }
 
 /* ---- molecules ---- */
@@ -378,6 +384,7 @@ export interface Preferences {
   enable_slack_notifications: boolean;
   notification_on_completion: boolean;
   notification_on_error: boolean;
+  notification_on_batch_completion: boolean;
   updated_at: string;
   slack_webhook_set: boolean;
   slack_webhook_url_masked: string | null;
@@ -395,6 +402,7 @@ export interface PreferencesBody {
   slack_webhook_url?: string | null;
   notification_on_completion?: boolean;
   notification_on_error?: boolean;
+  notification_on_batch_completion?: boolean;
 }
 /** the user_sessions row, as GET /api/v1/session answers */
 export interface UiSession {
@@ -489,4 +497,51 @@ export interface CalcEvent {
   status: CalcStatus;
   updated_at: string;
   error_code: string | null;
+}
+
+/* ---- notifications (src/http/handlers/notifications.c) ---- */
+export type NotificationChannel = 'email' | 'slack';
+export type NotificationEvent = 'calculation_completed' | 'calculation_failed' | 'batch_completed' | 'test';
+export type NotificationStatus = 'pending' | 'sending' | 'sent' | 'failed';
+/** a notification_outbox row (010_notifications.sql) */
+export interface NotificationRow {
+  id: string;
+  user_id: string;
+  channel: NotificationChannel;
+  event: NotificationEvent;
+  subject_id: string | null;
+  payload: unknown;
+  status: NotificationStatus;
+  attempts: number;
+  next_attempt_at: string | null;
+  /** the platform's account of a failure */
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+  sent_at: string | null;
+}
+export interface NotificationsQuery extends ListQuery {
+  status?: NotificationStatus;
+  channel?: NotificationChannel;
+  event?: NotificationEvent;
+}
+
+/* ---- two-factor login (src/http/handlers/twofactor.c) ---- */
+/** POST /api/v1/auth/2fa/enroll: the secret, shown this once */
+export interface TwoFactorEnrolment {
+  secret: string;
+  otpauth_uri: string;
+  status: 'pending';
+  digits: number;
+  period: number;
+}
+/** POST /api/v1/auth/2fa/confirm: the backup codes, shown this once */
+export interface TwoFactorConfirmed {
+  enabled: true;
+  backup_codes: string[];
+}
+export interface TwoFactorDisableBody {
+  password: string;
+  code?: string;
+  backup_code?: string;
 }

@@ -2,11 +2,15 @@ import { useState, type FormEvent } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { api, ApiError } from '../api/client';
 import { navigate } from '../state/hooks';
+import { needsCode, secondFactor, CODE_REQUIRED } from '../lib/twofactor';
 
 function useAuthForm(kind: 'login' | 'register') {
   const qc = useQueryClient();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
+  // the password was right and the account uses two-factor login: the
+  // form asks for the code (the server said auth.2fa_required)
+  const [askCode, setAskCode] = useState(false);
   const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
@@ -14,10 +18,12 @@ function useAuthForm(kind: 'login' | 'register') {
     const password = String(f.get('password') ?? '');
     const name = String(f.get('display_name') ?? '').trim();
     const invite = String(f.get('invite_code') ?? '').trim();
+    const factor = askCode ? secondFactor(String(f.get('code') ?? '')) : null;
+    const form = e.currentTarget;
     setBusy(true);
     setError(null);
     try {
-      if (kind === 'login') await api.login({ email, password });
+      if (kind === 'login') await api.login({ email, password, ...(factor ?? {}) });
       else
         await api.register({
           email,
@@ -28,18 +34,27 @@ function useAuthForm(kind: 'login' | 'register') {
       qc.removeQueries({ predicate: (q) => q.queryKey[0] !== 'me' });
       await qc.refetchQueries({ queryKey: ['me'] });
     } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, 'unknown', 'unknown', String(err)));
+      const ae = err instanceof ApiError ? err : new ApiError(0, 'unknown', 'unknown', String(err));
+      setError(ae);
+      if (kind === 'login' && needsCode(ae, askCode)) {
+        setAskCode(true);
+        const c = form.elements.namedItem('code');
+        if (c instanceof HTMLInputElement) (c.value = ''), c.focus();
+      }
     } finally {
       setBusy(false);
     }
   };
-  return { busy, error, submit };
+  return { busy, error, submit, askCode, restart: () => (setAskCode(false), setError(null)) };
 }
 
 export function AuthView({ mode }: { mode: 'login' | 'register' }) {
-  const { busy, error, submit } = useAuthForm(mode);
+  const { busy, error, submit, askCode, restart } = useAuthForm(mode);
   const login = mode === 'login';
-  const field = (f: string) => error && error.message.toLowerCase().includes(f);
+  const asking = login && askCode;
+  // the prompt for the code is no error of the password or the address
+  const prompt = error?.code === CODE_REQUIRED;
+  const field = (f: string) => error && !prompt && !asking && error.message.toLowerCase().includes(f);
   return (
     <main className="auth">
       <form className="card auth-card" onSubmit={submit} aria-labelledby="auth-title" noValidate>
@@ -68,20 +83,48 @@ export function AuthView({ mode }: { mode: 'login' | 'register' }) {
             aria-invalid={!!field('password')}
           />
         </label>
+        {asking && (
+          <label>
+            Two-factor code
+            <span className="muted" id="code-help">
+              {' '}
+              the 6 digits of your authenticator app, or a backup code
+            </span>
+            <input
+              name="code"
+              autoComplete="one-time-code"
+              inputMode="text"
+              autoFocus
+              required
+              aria-describedby="code-help"
+              aria-invalid={!!error && !prompt}
+              data-testid="login-code"
+            />
+          </label>
+        )}
         {!login && (
           <label>
             Invitation code <span className="muted">(if you were given one)</span>
             <input name="invite_code" autoComplete="off" />
           </label>
         )}
-        {error && (
+        {error && prompt ? (
+          <p className="muted" role="status" data-code={error.code}>
+            This account uses two-factor login: enter the code your authenticator app shows now.
+          </p>
+        ) : error ? (
           <p className="field-error" role="alert" data-code={error.code}>
             {error.message}
           </p>
-        )}
+        ) : null}
         <button className="btn primary" type="submit" disabled={busy}>
           {busy ? 'Please wait…' : login ? 'Log in' : 'Register'}
         </button>
+        {asking && (
+          <button type="button" className="btn ghost small" onClick={restart}>
+            Use another account
+          </button>
+        )}
         <p className="muted">
           {login ? 'No account yet? ' : 'Already registered? '}
           <a

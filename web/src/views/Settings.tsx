@@ -1,17 +1,21 @@
 /* Settings: one's preferences (units, precision, theme, defaults of the
- * workspace, notifications) and API keys (shown once when made, revocable). */
-import { useEffect, useState, type FormEvent } from 'react';
+ * workspace), notifications (views/Notifications.tsx), two-factor login
+ * (views/TwoFactor.tsx), API keys (shown once when made, revocable) and the
+ * password. */
+import { useState, type FormEvent } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, ApiError } from '../api/client';
-import { LEVELS, METHODS, UNITS, type Preferences, type PreferencesBody, type Theme } from '../api/types';
+import { LEVELS, METHODS, UNITS, type Me, type Preferences, type PreferencesBody, type Theme } from '../api/types';
 import { ui } from '../state/ui';
 import { UNIT_LABEL, formatEnergy } from '../lib/units';
 import { METHOD_LABEL } from '../components/SpecForm';
 import { QueryState } from '../components/States';
 import { notify } from '../components/Toasts';
 import { usePreferences } from './Results';
+import { NotificationSettings } from './Notifications';
+import { TwoFactorSettings } from './TwoFactor';
 
-export function SettingsView() {
+export function SettingsView({ me }: { me: Me }) {
   const prefs = usePreferences();
   return (
     <section className="view" aria-labelledby="set-title">
@@ -24,6 +28,8 @@ export function SettingsView() {
           <ApiKeys />
           <Password />
         </div>
+        <QueryState q={prefs}>{(p) => <NotificationSettings p={p} />}</QueryState>
+        <TwoFactorSettings me={me} />
       </div>
     </section>
   );
@@ -32,10 +38,10 @@ export function SettingsView() {
 function PreferencesForm({ p }: { p: Preferences }) {
   const qc = useQueryClient();
   const [f, setF] = useState<PreferencesBody>({});
-  const [webhook, setWebhook] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  useEffect(() => setF({}), [p]);
+  // kept over a save of the Notifications card (which changes p): only
+  // this form's own save starts it afresh
   const v = { ...p, ...f } as Preferences;
   const set = (x: PreferencesBody) => setF((o) => ({ ...o, ...x }));
   const save = async (e: FormEvent) => {
@@ -51,16 +57,11 @@ function PreferencesForm({ p }: { p: Preferences }) {
         default_optimization_level: v.default_optimization_level,
         default_solvation: v.default_solvation || null,
         language: v.language,
-        enable_email_notifications: v.enable_email_notifications,
-        enable_slack_notifications: v.enable_slack_notifications,
-        notification_on_completion: v.notification_on_completion,
-        notification_on_error: v.notification_on_error,
-        ...(webhook ? { slack_webhook_url: webhook } : {}),
       };
       const r = await api.putPreferences(body);
       qc.setQueryData(['preferences'], r);
       ui.set({ theme: r.theme });
-      setWebhook('');
+      setF({});
       notify('success', 'Preferences saved.');
     } catch (err) {
       setError((err as ApiError).message);
@@ -120,27 +121,6 @@ function PreferencesForm({ p }: { p: Preferences }) {
       <p className="muted" style={{ margin: 0 }}>
         Example: −5.070544 Eh shows as {formatEnergy(-5.070543958094, v.display_units, v.display_precision)}.
       </p>
-      <fieldset className="stack" style={{ border: 'none', padding: 0 }}>
-        <legend>
-          <h3>Notifications</h3>
-        </legend>
-        <label className="inline">
-          <input type="checkbox" checked={v.notification_on_completion} onChange={(e) => set({ notification_on_completion: e.target.checked })} /> when a calculation completes
-        </label>
-        <label className="inline">
-          <input type="checkbox" checked={v.notification_on_error} onChange={(e) => set({ notification_on_error: e.target.checked })} /> when a calculation fails
-        </label>
-        <label className="inline">
-          <input type="checkbox" checked={v.enable_email_notifications} onChange={(e) => set({ enable_email_notifications: e.target.checked })} /> by e-mail
-        </label>
-        <label className="inline">
-          <input type="checkbox" checked={v.enable_slack_notifications} onChange={(e) => set({ enable_slack_notifications: e.target.checked })} /> by Slack
-        </label>
-        <label>
-          Slack webhook {p.slack_webhook_set && <span className="muted">(set: {p.slack_webhook_url_masked})</span>}
-          <input type="url" value={webhook} placeholder={p.slack_webhook_set ? 'leave empty to keep it' : 'https://hooks.slack.com/services/…'} onChange={(e) => setWebhook(e.target.value)} autoComplete="off" />
-        </label>
-      </fieldset>
       {error && (
         <p className="field-error" role="alert">
           {error}
