@@ -58,6 +58,9 @@ bool qf_reader_can_continue(const qf_reader *r);
  * SMILES without coordinates): for looking at a file quickly, and for
  * fuzzing the reader without the unbounded cost of 3D. Default true. */
 void qf_reader_set_embed(qf_reader *r, bool embed);
+/* SMILES readers only: embed this many conformers per record and keep the
+ * lowest (qf_smiles_to_conformers; default 1). */
+void qf_reader_set_conformers(qf_reader *r, int conformers);
 /* 1-based number of the record last returned (or failed). */
 int qf_reader_record(const qf_reader *r);
 /* The text of the record last returned, as given (not NUL-terminated). */

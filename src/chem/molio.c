@@ -467,7 +467,8 @@ static int smiles_next(qf_reader *r, qf_mol *m, qf_err *err)
 	char name[QF_MAX_NAME];
 	qf__reader_name(r, rest, strlen(rest), l.no, name, sizeof(name));
 	/* Embedding is unbounded in RDKit: a child process does it, under limits. */
-	rc = r->no_embed ? qf_smiles_check(smiles, name, m, err) : qf_embed_one(NULL, smiles, name, m, err);
+	qf_embed_limits el = {.conformers = r->conformers};
+	rc = r->no_embed ? qf_smiles_check(smiles, name, m, err) : qf_embed_one(&el, smiles, name, m, err);
 	if (rc) {
 		qf_err_prefix(err, "could not read %s line %ld", r->source, l.no);
 		return rc;
@@ -512,6 +513,11 @@ bool qf_reader_can_continue(const qf_reader *r)
 void qf_reader_set_embed(qf_reader *r, bool embed)
 {
 	r->no_embed = !embed;
+}
+
+void qf_reader_set_conformers(qf_reader *r, int conformers)
+{
+	r->conformers = conformers;
 }
 
 int qf_reader_record(const qf_reader *r)

@@ -27,6 +27,7 @@ struct qf_reader {
 	bool can_continue;
 	bool seen_content;        /* SMILES: the header line was looked for */
 	bool no_embed;            /* SMILES: qf_smiles_check, not qf_smiles_to_mol */
+	int conformers;           /* SMILES: conformers embedded, the lowest kept (0: 1) */
 };
 
 /* One line of the text: s points into the reader's data (not NUL-terminated),

@@ -49,6 +49,9 @@ static const char usage[] =
 	"  --format xyz|sdf|smi            input format (default: from the extension)\n"
 	"  --smiles SMILES                 run one molecule given as SMILES\n"
 	"  --name NAME                     name for --smiles\n"
+	"  --conformers N                  SMILES: embed N conformers (ETKDGv3, RMSD-pruned,\n"
+	"                                  each minimised with MMFF94), run the lowest\n"
+	"                                  (default 1)\n"
 	"  --jobs-root DIR                 where job directories go (default\n"
 	"                                  $QF_JOBS_ROOT or var/jobs)\n"
 	"  --xtb PROGRAM                   the xtb program (default $QF_XTB or xtb)\n"
@@ -56,7 +59,10 @@ static const char usage[] =
 	"                                  (sqlite:PATH or postgresql://...)\n"
 	"  --json                          print each metadata.json on one line\n";
 
-enum { OPT_JSON = 256, OPT_FORMAT, OPT_SMILES, OPT_NAME, OPT_JOBS_ROOT, OPT_XTB, OPT_STORE, OPT_HELP, OPT_SPEC };
+enum {
+	OPT_JSON = 256, OPT_FORMAT, OPT_SMILES, OPT_NAME, OPT_JOBS_ROOT, OPT_XTB, OPT_STORE, OPT_HELP,
+	OPT_SPEC, OPT_CONFORMERS,
+};
 
 static const struct option options[] = {
 	{"task", required_argument, NULL, OPT_SPEC},
@@ -76,6 +82,7 @@ static const struct option options[] = {
 	{"format", required_argument, NULL, OPT_FORMAT},
 	{"smiles", required_argument, NULL, OPT_SMILES},
 	{"name", required_argument, NULL, OPT_NAME},
+	{"conformers", required_argument, NULL, OPT_CONFORMERS},
 	{"jobs-root", required_argument, NULL, OPT_JOBS_ROOT},
 	{"xtb", required_argument, NULL, OPT_XTB},
 	{"store", required_argument, NULL, OPT_STORE},
@@ -220,9 +227,15 @@ static int run_one(const qf_mol *mol, const char *text, size_t len, qf_format fm
 	return status;
 }
 
-static int cmd_run_inputs(int argc, char **argv, const char *smiles, const char *name,
-                          qf_format fmt, const qf_spec *spec, const qf_xtb_opts *xo,
-                          const char *jobs_root, qf_store *store, bool json);
+/* Where the molecules come from: --smiles (with --name) or FILE. */
+struct run_input {
+	const char *smiles, *name;
+	qf_format fmt;
+	long conformers; /* SMILES: embedded, the lowest run (--conformers) */
+};
+
+static int cmd_run_inputs(int argc, char **argv, const struct run_input *in, const qf_spec *spec,
+                          const qf_xtb_opts *xo, const char *jobs_root, qf_store *store, bool json);
 
 int cmd_run(int argc, char **argv)
 {
@@ -231,8 +244,8 @@ int cmd_run(int argc, char **argv)
 	qf_xtb_opts xo;
 	qf_xtb_opts_init(&xo);
 	bool json = false;
-	qf_format fmt = QF_FMT_UNKNOWN;
-	const char *smiles = NULL, *name = NULL, *jobs_root = NULL, *store_url = NULL;
+	const char *jobs_root = NULL, *store_url = NULL;
+	struct run_input in = {.conformers = 1};
 	qf_err err;
 	qf_err_init(&err);
 	const char *env_xtb = getenv("QF_XTB");
@@ -250,12 +263,17 @@ int cmd_run(int argc, char **argv)
 			break;
 		case OPT_JSON: json = true; break;
 		case OPT_FORMAT:
-			fmt = qf_format_parse(optarg);
-			if (fmt == QF_FMT_UNKNOWN)
+			in.fmt = qf_format_parse(optarg);
+			if (in.fmt == QF_FMT_UNKNOWN)
 				return cli_usage_error("run", "unknown format '%s': use xyz, sdf or smi", optarg);
 			break;
-		case OPT_SMILES: smiles = optarg; break;
-		case OPT_NAME: name = optarg; break;
+		case OPT_SMILES: in.smiles = optarg; break;
+		case OPT_NAME: in.name = optarg; break;
+		case OPT_CONFORMERS:
+			if (!qf_parse_int(optarg, 1, QF_MAX_CONFORMERS, &in.conformers))
+				return cli_usage_error("run", "--conformers needs a number from 1 to %d",
+				                       QF_MAX_CONFORMERS);
+			break;
 		case OPT_JOBS_ROOT: jobs_root = optarg; break;
 		case OPT_XTB: xo.xtb = optarg; break;
 		case OPT_STORE: store_url = optarg; break;
@@ -272,16 +290,17 @@ int cmd_run(int argc, char **argv)
 	qf_store *store = NULL;
 	if (store_url && qf_store_open(&store, store_url, NULL, &err))
 		return cli_fail(&err);
-	int status = cmd_run_inputs(argc, argv, smiles, name, fmt, &spec, &xo, jobs_root, store, json);
+	int status = cmd_run_inputs(argc, argv, &in, &spec, &xo, jobs_root, store, json);
 	qf_store_close(store);
 	return status;
 }
 
 /* The molecules of --smiles or FILE, each run in turn. */
-static int cmd_run_inputs(int argc, char **argv, const char *smiles, const char *name,
-                          qf_format fmt, const qf_spec *spec_, const qf_xtb_opts *xo_,
-                          const char *jobs_root, qf_store *store, bool json)
+static int cmd_run_inputs(int argc, char **argv, const struct run_input *in, const qf_spec *spec_,
+                          const qf_xtb_opts *xo_, const char *jobs_root, qf_store *store, bool json)
 {
+	const char *smiles = in->smiles;
+	qf_embed_limits el = {.conformers = (int)in->conformers};
 	const qf_spec spec = *spec_;
 	const qf_xtb_opts xo = *xo_;
 	struct run_exec exec = {&xo, NULL};
@@ -293,7 +312,7 @@ static int cmd_run_inputs(int argc, char **argv, const char *smiles, const char 
 			return cli_usage_error("run", "give either FILE or --smiles, not both");
 		qf_mol mol;
 		qf_mol_init(&mol);
-		if (qf_embed_one(NULL, smiles, name, &mol, &err)) {
+		if (qf_embed_one(&el, smiles, in->name, &mol, &err)) {
 			if (json) {
 				json_t *doc = qf_job_input_error_json("--smiles", 1, &err);
 				print_json(doc);
@@ -313,7 +332,7 @@ static int cmd_run_inputs(int argc, char **argv, const char *smiles, const char 
 	const char *path = argv[optind];
 
 	qf_reader *r = NULL;
-	if (qf_reader_new_path(&r, path, fmt, &err)) {
+	if (qf_reader_new_path(&r, path, in->fmt, &err)) {
 		if (json) {
 			json_t *doc = qf_job_input_error_json(path, 0, &err);
 			print_json(doc);
@@ -321,6 +340,7 @@ static int cmd_run_inputs(int argc, char **argv, const char *smiles, const char 
 		}
 		return cli_fail(&err);
 	}
+	qf_reader_set_conformers(r, (int)in->conformers);
 	int status = 0;
 	int done = 0;
 	for (;;) {

@@ -411,6 +411,52 @@ static void test_keep_conformers(void **state)
 	assert_int_equal(rows, total);
 }
 
+/* `qforge run --smiles S --conformers 10` runs the lowest of the conformer
+ * search, the one this process finds, and says so in its document. */
+static void test_run_conformers(void **state)
+{
+	(void)state;
+	const char *smiles = "OCCCCCCN";
+	qf_mol m;
+	qf_mol_init(&m);
+	qf_conformers c;
+	qf_err e;
+	qf_err_init(&e);
+	if (qf_smiles_to_conformers(smiles, NULL, 10, &m, &c, &e))
+		fail_msg("%s: %s", smiles, e.message);
+	char dir[QF_MAX_PATH];
+	qft_tmpdir(dir, "embed-run");
+	qft_output o;
+	const char *args[] = {"run", "--smiles", smiles, "--conformers", "10", "--jobs-root", dir,
+	                      "--json", NULL};
+	sv_qforge(&o, NULL, args);
+	sv_expect_status(&o, 0, "run --conformers");
+	json_error_t je;
+	json_t *doc = json_loads(o.out, JSON_DISABLE_EOF_CHECK, &je);
+	assert_non_null(doc);
+	json_t *mol = json_object_get(doc, "molecule");
+	json_t *emb = json_object_get(mol, "embedding");
+	assert_int_equal(json_integer_value(json_object_get(emb, "conformers_requested")), 10);
+	assert_int_equal(json_integer_value(json_object_get(emb, "conformers")), c.n);
+	assert_int_equal(json_integer_value(json_object_get(emb, "conformer")), 0);
+	assert_true(fabs(json_real_value(json_object_get(emb, "ff_energy_kcal")) - c.ff_energy[0]) < 1e-6);
+	json_t *xyz = json_object_get(mol, "coordinates_angstrom");
+	assert_int_equal((int)json_array_size(xyz), m.natoms);
+	for (int a = 0; a < m.natoms; a++)
+		for (int d = 0; d < 3; d++)
+			assert_true(fabs(json_real_value(json_array_get(json_array_get(xyz, (size_t)a), (size_t)d)) -
+			                 c.xyz[3 * a + d]) < 1e-9);
+	assert_non_null(json_object_get(json_object_get(doc, "results"), "total_energy_hartree"));
+	json_decref(doc);
+	qft_output_release(&o);
+	const char *bad[] = {"run", "--smiles", smiles, "--conformers", "51", NULL};
+	sv_qforge(&o, NULL, bad);
+	sv_expect_status(&o, 2, "run --conformers 51");
+	qft_output_release(&o);
+	qf_conformers_release(&c);
+	qf_mol_release(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_batch_submit_mixed_file),
 		cmocka_unit_test(test_conformers_as_python),
 		cmocka_unit_test(test_keep_conformers),
+		cmocka_unit_test(test_run_conformers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
