@@ -27,6 +27,13 @@ static int int_field(qf__req *r, const json_t *fields, const char *key, long min
 	                "'%s' must be an integer from %ld to %ld", key, min, max);
 }
 
+/* A boolean form field or JSON member (true, or the string "true"). */
+static bool bool_field(const json_t *fields, const char *key)
+{
+	json_t *v = json_object_get(fields, key);
+	return json_is_true(v) || (json_is_string(v) && !strcmp(json_string_value(v), "true"));
+}
+
 int h_batches_create(qf__req *r)
 {
 	const char *data;
@@ -34,8 +41,9 @@ int h_batches_create(qf__req *r)
 	char filename[256];
 	json_t *fields = NULL;
 	int rc = qf__req_upload(r, &data, &len, filename, sizeof(filename), &fields);
-	static const char *const allowed[] = {"name", "format", "org_id", "spec", "priority",
-	                                      "max_attempts", "force", "filename", NULL};
+	static const char *const allowed[] = {"name",  "format",     "org_id",          "spec",
+	                                      "priority", "max_attempts", "force", "conformers",
+	                                      "keep_conformers", "filename", NULL};
 	const char *key;
 	json_t *v;
 	json_object_foreach(fields, key, v) {
@@ -45,7 +53,7 @@ int h_batches_create(qf__req *r)
 		if (!ok && !rc)
 			rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
 			              "'%.64s' may not be set on a batch (allowed: name, format, org_id, spec, "
-			              "priority, max_attempts, force, data/file)",
+			              "priority, max_attempts, force, conformers, keep_conformers, data/file)",
 			              key);
 	}
 	qf_format fmt = QF_FMT_UNKNOWN;
@@ -69,6 +77,16 @@ int h_batches_create(qf__req *r)
 		rc = int_field(r, fields, "priority", -1000000, 1000000, 0, &priority);
 	if (!rc)
 		rc = int_field(r, fields, "max_attempts", 1, QF_QUEUE_MAX_ATTEMPTS, 0, &attempts);
+	/* SMILES: conformers embedded per record, the lowest kept or (with
+	 * keep_conformers) each its own calculation. */
+	long conformers = 1;
+	if (!rc)
+		rc = int_field(r, fields, "conformers", 1, QF_MAX_CONFORMERS, 1, &conformers);
+	bool keep_conformers = bool_field(fields, "keep_conformers");
+	if (!rc && keep_conformers && conformers < 2)
+		rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
+		              "'keep_conformers' needs 'conformers' of 2 or more");
+	qf_embed_limits embed = {.conformers = (int)conformers};
 	const char *org = json_string_value(json_object_get(fields, "org_id"));
 	if (!rc && org && !qf_uuid_valid(org))
 		rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
@@ -83,7 +101,6 @@ int h_batches_create(qf__req *r)
 	bool embeds = false;
 	if (!rc && fmt == QF_FMT_SMILES)
 		embeds = !(rc = qf__embed_enter(r));
-	json_t *force = json_object_get(fields, "force");
 	qf_reader *reader = NULL;
 	qf_submitter *sub = NULL;
 	if (!rc && !(rc = qf_reader_new_buf(&reader, fmt, filename[0] ? filename : "<upload>", data, len,
@@ -95,12 +112,14 @@ int h_batches_create(qf__req *r)
 			.org_id = org,
 			.priority = (int)priority,
 			.max_attempts = (int)attempts,
-			.force = json_is_true(force) || (json_is_string(force) && !strcmp(json_string_value(force), "true")),
+			.force = bool_field(fields, "force"),
 			.xtb_version = qf__xtb_version(),
 			.max_molecules = fmt == QF_FMT_SMILES && QF_HTTP_MAX_SMILES_BATCH < QF_QUOTA_BATCH_MOLECULES
 			                     ? QF_HTTP_MAX_SMILES_BATCH
 			                     : QF_QUOTA_BATCH_MOLECULES,
 			.keep_rejected = true,
+			.embed = &embed,
+			.keep_conformers = keep_conformers,
 		};
 		rc = qf_submitter_new(&sub, r->srv->store, &r->actor, &so, &r->err);
 		if (!rc)
