@@ -14,7 +14,9 @@
 #include "../cli/store_cli.h"
 
 #include <jansson.h>
+#include <math.h>
 
+#include "qf/molio.h"
 #include "qf/query.h"
 
 #define USER_B "c0000000-0000-7000-8000-0000000000b1"
@@ -67,6 +69,56 @@ static int on_row(void *ctx, const qf_qcell *cells, const qf_qatoms *atoms, qf_e
 		return -1;
 	(*n)++;
 	return 0;
+}
+
+/* The extended XYZ export read back by qforge's own reader (what a user
+ * feeds to the next `qforge batch submit`): every frame reads, its atoms
+ * and positions are its calculation's final geometry (metadata.json). */
+static void check_extxyz_ours(const char *path, const char *jobs, int rows)
+{
+	qf_reader *r = NULL;
+	qf_err e;
+	qf_err_init(&e);
+	if (qf_reader_new_path(&r, path, QF_FMT_XYZ, &e))
+		fail_msg("%s: %s", path, e.message);
+	int n = 0;
+	qf_mol m;
+	int rc;
+	while ((rc = qf_reader_next(r, &m, &e)) == 1) {
+		size_t len = 0;
+		const char *text = qf_reader_record_text(r, &len);
+		const char *id = strstr(text, "calculation_id=\"");
+		assert_non_null(id);
+		id += strlen("calculation_id=\"");
+		char cid[QF_UUID_STR];
+		snprintf(cid, sizeof(cid), "%.36s", id);
+		char meta[QF_MAX_PATH + 64];
+		snprintf(meta, sizeof(meta), "%s/%s/metadata.json", jobs, cid);
+		json_error_t je;
+		json_t *doc = json_load_file(meta, 0, &je);
+		if (!doc)
+			fail_msg("%s: %s", meta, je.text);
+		json_t *res = json_object_get(doc, "results");
+		json_t *zs = json_object_get(res, "atomic_numbers");
+		json_t *geo = json_object_get(res, "geometry_angstrom");
+		assert_int_equal((int)json_array_size(zs), m.natoms);
+		for (int a = 0; a < m.natoms; a++) {
+			assert_int_equal(json_integer_value(json_array_get(zs, (size_t)a)), m.z[a]);
+			for (int k = 0; k < 3; k++) {
+				double want = json_real_value(json_array_get(json_array_get(geo, (size_t)a), (size_t)k));
+				if (fabs(m.xyz[3 * a + k] - want) > 1e-9)
+					fail_msg("%s atom %d: %.12f read back, %.12f computed", cid, a + 1,
+					         m.xyz[3 * a + k], want);
+			}
+		}
+		json_decref(doc);
+		qf_mol_release(&m);
+		n++;
+	}
+	if (rc < 0)
+		fail_msg("%s: %s", path, e.message);
+	qf_reader_free(r);
+	assert_int_equal(n, rows);
 }
 
 static void suite(ts_backend kind)
@@ -205,6 +257,8 @@ static void suite(ts_backend kind)
 		ts_expect(&o, 0, formats[i][0], (const char *[]){"exported 5 rows", NULL});
 		qft_output_release(&o);
 		check_file(formats[i][0], path, jobs, 5);
+		if (!strcmp(formats[i][0], "extxyz"))
+			check_extxyz_ours(path, jobs, 5);
 	}
 	/* to stdout, as the other user: its row only */
 	ts_qforge(&o, NULL, (const char *[]){"export", "--format", "extxyz", "--store", app, "--user", USER_B, NULL});
