@@ -343,6 +343,11 @@ async function main() {
     await page.click('nav.sidebar a[href="/dashboard"]');
     await page.waitForSelector('[data-testid=dashboard]');
     await page.waitForFunction(() => document.querySelectorAll('.uplot canvas').length >= 3);
+    // the scheduled retention (hourly by default) says when it runs and what it did
+    const ret = page.locator('[data-testid=retention]');
+    await ret.waitFor();
+    const text = await ret.innerText();
+    if (!/every/.test(text) || !/rows deleted/.test(text)) throw new Error(`retention card: ${text}`);
     await sleep(300);
   });
 

@@ -368,6 +368,21 @@ export interface Dashboard {
     previous_average_wall_time_seconds: number | null;
   };
   alert: { slow: boolean; rule: string; threshold_seconds: number | null; factor: number };
+  /* the server's scheduled retention (absent from older servers) */
+  retention?: Retention;
+}
+
+export interface Retention {
+  enabled: boolean;
+  interval_seconds?: number;
+  runs?: number;
+  failures?: number;
+  rows_deleted_total?: number;
+  last_run_seconds?: number;
+  last_run_at?: string | null;
+  last_error?: string | null;
+  last_deleted?: Record<string, number> | null;
+  deleted_by_table?: Record<string, number>;
 }
 
 /* ---- preferences, session ---- */

@@ -1,10 +1,11 @@
 /* The performance dashboard: average job time by atom count, method and
  * optimisation level; failures; queue depth and throughput over time; and
- * the slow-down alert, all from GET /api/v1/dashboard. */
+ * the slow-down alert, and the scheduled retention's last run, all from
+ * GET /api/v1/dashboard. */
 import { Fragment, useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { api } from '../api/client';
-import type { Dashboard, PerfGroup } from '../api/types';
+import type { Dashboard, PerfGroup, Retention } from '../api/types';
 import { fixed, formatSeconds } from '../lib/units';
 import { Chart, type Series } from '../components/Chart';
 import { Empty, QueryState } from '../components/States';
@@ -33,6 +34,46 @@ function GroupChart({ title, groups }: { title: string; groups: PerfGroup[] }) {
       </div>
     );
   return <Chart title={title} x={data.x} categories={data.cats} series={data.series} yLabel="seconds" height={200} />;
+}
+
+function RetentionCard({ r }: { r?: Retention }) {
+  if (!r || !r.enabled)
+    return (
+      <div className="card" data-testid="retention">
+        <h3>Retention</h3>
+        <Empty>Scheduled retention is off on this server.</Empty>
+      </div>
+    );
+  const tables = Object.entries(r.deleted_by_table ?? {}).filter(([, n]) => n > 0);
+  return (
+    <div className="card" data-testid="retention">
+      <h3>Retention</h3>
+      {r.last_error ? (
+        <div className="state state-error" role="alert">
+          Last run failed: {r.last_error}
+        </div>
+      ) : null}
+      <dl className="kv">
+        <dt>every</dt>
+        <dd>{formatSeconds(r.interval_seconds ?? null)}</dd>
+        <dt>last run</dt>
+        <dd>{r.last_run_at ? `${new Date(r.last_run_at).toLocaleString()} (${formatSeconds(r.last_run_seconds ?? null)})` : 'not yet'}</dd>
+        <dt>runs</dt>
+        <dd>
+          {r.runs ?? 0}
+          {r.failures ? ` (${r.failures} failed)` : ''}
+        </dd>
+        <dt>rows deleted</dt>
+        <dd>{r.rows_deleted_total ?? 0}</dd>
+        {tables.map(([t, n]) => (
+          <Fragment key={t}>
+            <dt className="muted">{t}</dt>
+            <dd>{n}</dd>
+          </Fragment>
+        ))}
+      </dl>
+    </div>
+  );
 }
 
 export function DashboardView() {
@@ -122,6 +163,7 @@ function DashboardBody({ d }: { d: Dashboard }) {
           <div className="big-number">{d.failures.reduce((a, x) => a + Number(x.count ?? 0), 0)}</div>
           <p className="muted">in this window</p>
         </div>
+        <RetentionCard r={d.retention} />
       </div>
       <div className="grid grid-2">
         <div className="card">
