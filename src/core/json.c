@@ -143,7 +143,7 @@ size_t qf_json_real(double d, char *out)
  * '"', '\\' and the control characters. */
 static int put_string(qf_buf *b, const char *s, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
+	static const char hex[] = "0123456789ABCDEF"; /* jansson's case */
 	int rc = qf_buf_append(b, "\"", 1);
 	size_t run = 0;
 	for (size_t i = 0; !rc && i < len; i++) {
