@@ -335,6 +335,9 @@
 /* Nesting of a JSON request body: our documents nest 4 deep; jansson's own
  * limit (2048) is a stack, not a policy. */
 #define QF_JSON_MAX_DEPTH 32
+/* Nesting qf_json_write follows (it recurses): jansson's loader limit, so
+ * that any document jansson parsed can be written back. */
+#define QF_JSON_MAX_WRITE_DEPTH 2048
 /* Rows one list request returns (cursor pagination beyond). */
 #define QF_HTTP_DEFAULT_PAGE 50
 #define QF_HTTP_MAX_PAGE 1000

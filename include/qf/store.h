@@ -157,6 +157,10 @@ int qf_store_insert_many(qf_store *s, const qf_actor *a, const char *table, cons
 /* Fetch one row by primary key (text form; composite keys: "k1/k2"). */
 int qf_store_get(qf_store *s, const qf_actor *a, const char *table, const char *id,
                  json_t **out, qf_err *err);
+/* The same, with its JSON columns as qf_json_raw nodes of their stored text
+ * (include/qf/json.h): for a row that goes into an answer as it is. */
+int qf_store_get_raw(qf_store *s, const qf_actor *a, const char *table, const char *id,
+                     json_t **out, qf_err *err);
 /* Update the given columns of one row; QF_ENOENT when not visible/writable. */
 int qf_store_update(qf_store *s, const qf_actor *a, const char *table, const char *id,
                     const json_t *changes, qf_err *err);
@@ -178,6 +182,10 @@ typedef struct qf_store_filter {
 	 * the listing's order. Tables with a one-column key only. */
 	const json_t *after_value;
 	const char *after_key; /* NULL: from the start */
+	/* JSON columns (but the order column) as qf_json_raw nodes of their
+	 * stored text: for rows that go into an answer written by
+	 * qf_json_write as they are (include/qf/json.h) */
+	bool raw_json;
 } qf_store_filter;
 #define QF_STORE_DEFAULT_LIMIT 100
 #define QF_STORE_MAX_LIMIT 10000

@@ -388,6 +388,9 @@ QF__HANDLERS(QF__DECLARE)
 
 /* Visible row of table by id, 404 when it is not (missing or foreign). */
 int qf__get_row(qf__req *r, const char *table, const char *id, json_t **out);
+/* The same with its JSON columns raw (qf_store_get_raw): for a row that
+ * goes into the answer as it is. */
+int qf__get_row_raw(qf__req *r, const char *table, const char *id, json_t **out);
 /* A row for the client: secret columns and internal columns removed. */
 json_t *qf__public_row(const char *table, json_t *row);
 /* The user's platform role may write (researcher or admin). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http_int.h"
+#include "qf/json.h"
 #include "qf/str.h"
 
 int qf__reply_json(qf__req *r, int status, json_t *doc)
@@ -15,15 +16,18 @@ int qf__reply_json(qf__req *r, int status, json_t *doc)
 	qf_buf_clear(&r->out);
 	if (!doc)
 		return qf__fail(r, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
-	char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY);
+	/* qf_json_write, not json_dumps: straight into the answer's buffer,
+	 * reals without printf's cost where a short decimal reads back exactly,
+	 * and a store's JSON columns (raw nodes) copied as they are stored */
+	int rc = qf_json_write(&r->out, doc);
 	json_decref(doc);
-	if (!text)
-		return qf__fail(r, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
-	int rc = qf_buf_puts(&r->out, text);
-	free(text);
-	if (rc)
+	if (rc) {
+		qf_buf_clear(&r->out);
+		if (rc == QF_ENOMEM)
+			return qf__fail(r, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 		return qf__fail(r, QF_ENOMEM, QF_CAT_SYSTEM, "http.too_large",
 		                "the answer is too large to send");
+	}
 	return 0;
 }
 

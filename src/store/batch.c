@@ -671,7 +671,7 @@ static int row_of(qf__db *db, const char *table, const char *key_col, const char
 	qf__stmt *st = NULL;
 	int rc = qf__query_run(&q, db, &st, err);
 	if (rc == 1) {
-		if (!(*out = qf__row_json(st, t, false)))
+		if (!(*out = qf__row_json(st, t, false, false)))
 			rc = qf__oom(err);
 		else
 			rc = qf__stmt_done(st, err);

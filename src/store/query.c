@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "qf/json.h"
 #include "qf/log.h"
 #include "qf/str.h"
 #include "qf/uuid.h"
@@ -546,7 +547,7 @@ json_t *qf__col_json(qf__stmt *st, int i, const qf__column *c)
 	return json_null();
 }
 
-json_t *qf__row_json(qf__stmt *st, const qf__table *t, bool secrets)
+json_t *qf__row_json(qf__stmt *st, const qf__table *t, bool secrets, bool raw)
 {
 	json_t *o = json_object();
 	if (!o)
@@ -555,7 +556,14 @@ json_t *qf__row_json(qf__stmt *st, const qf__table *t, bool secrets)
 		const qf__column *c = &t->cols[i];
 		if ((c->flags & QF__C_SECRET) && !secrets)
 			continue;
-		json_object_set_new(o, c->name, qf__col_json(st, i, c));
+		json_t *v = NULL;
+		if (raw && c->type == QF__JSON && !qf__stmt_col_null(st, i)) {
+			/* valid JSON by the schema (jsonb; CHECK json_valid) */
+			size_t n = 0;
+			const char *s = qf__stmt_col_text(st, i, &n);
+			v = s ? qf_json_raw(s, n) : NULL;
+		}
+		json_object_set_new(o, c->name, v ? v : qf__col_json(st, i, c));
 	}
 	return o;
 }

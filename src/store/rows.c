@@ -269,7 +269,7 @@ static int insert_row(qf__tx *tx, const qf__table *t, const qf_actor *a, const j
 	rc = qf__query_run(&q, tx->db, &st, err);
 	if (rc == 1 && out) {
 		rc = 0;
-		if (!(*out = qf__row_json(st, t, qf__scope_secrets(a))))
+		if (!(*out = qf__row_json(st, t, qf__scope_secrets(a), false)))
 			rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 		/* Finish the statement (SQLite completes the insert on the last step). */
 		while (!rc && (rc = qf__stmt_step(st, err)) > 0)
@@ -359,8 +359,8 @@ int qf_store_insert_many(qf_store *s, const qf_actor *a, const char *table, cons
 
 /* ---- get ------------------------------------------------------------------------ */
 
-int qf_store_get(qf_store *s, const qf_actor *a, const char *table, const char *id, json_t **out,
-                 qf_err *err)
+static int get_row(qf_store *s, const qf_actor *a, const char *table, const char *id, bool raw,
+                   json_t **out, qf_err *err)
 {
 	*out = NULL;
 	const qf__table *t;
@@ -389,7 +389,7 @@ int qf_store_get(qf_store *s, const qf_actor *a, const char *table, const char *
 	rc = qf__query_run(&q, tx.db, &st, err);
 	if (rc == 1) {
 		rc = 0;
-		if (!(*out = qf__row_json(st, t, qf__scope_secrets(a))))
+		if (!(*out = qf__row_json(st, t, qf__scope_secrets(a), raw)))
 			rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	} else if (rc == 0) {
 		rc = not_found(t, id, err);
@@ -406,6 +406,18 @@ int qf_store_get(qf_store *s, const qf_actor *a, const char *table, const char *
 		*out = NULL;
 	}
 	return rc;
+}
+
+int qf_store_get(qf_store *s, const qf_actor *a, const char *table, const char *id, json_t **out,
+                 qf_err *err)
+{
+	return get_row(s, a, table, id, false, out, err);
+}
+
+int qf_store_get_raw(qf_store *s, const qf_actor *a, const char *table, const char *id,
+                     json_t **out, qf_err *err)
+{
+	return get_row(s, a, table, id, true, out, err);
 }
 
 /* ---- update ------------------------------------------------------------------------ */
@@ -474,7 +486,7 @@ int qf_store_update(qf_store *s, const qf_actor *a, const char *table, const cha
 		rc = not_found(t, id, err);
 	if (rc < 0)
 		goto out_tx;
-	cur = qf__row_json(st, t, true);
+	cur = qf__row_json(st, t, true, false);
 	qf__stmt_finalize(st);
 	st = NULL;
 	qf__query_release(&q);
@@ -740,9 +752,11 @@ int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_st
 	}
 	qf__stmt *st = NULL;
 	bool secrets = qf__scope_secrets(a);
+	/* the order column stays parsed: a page's cursor is made of it */
+	bool raw = f && f->raw_json && t->cols[order].type != QF__JSON;
 	rc = qf__query_run(&q, tx.db, &st, err);
 	while (rc == 1) {
-		json_t *row = qf__row_json(st, t, secrets);
+		json_t *row = qf__row_json(st, t, secrets, raw);
 		if (!row || json_array_append_new(arr, row)) {
 			rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 			break;

@@ -209,8 +209,10 @@ int qf__record_attempt(qf__db *db, const qf_job *j, const qf__attempt_rows *o, q
  * store.invalid naming the column otherwise. */
 int qf__value_check(const qf__table *t, const qf__column *c, const json_t *v, qf_err *err);
 /* The current row (selected with qf__query_columns) as a JSON object;
- * secret columns only when secrets. */
-json_t *qf__row_json(qf__stmt *st, const qf__table *t, bool secrets);
+ * secret columns only when secrets; when raw, JSON columns as qf_json_raw
+ * nodes of their stored text (for an answer written by qf_json_write),
+ * not parsed. */
+json_t *qf__row_json(qf__stmt *st, const qf__table *t, bool secrets, bool raw);
 /* Column i of the current row as JSON for column c. */
 json_t *qf__col_json(qf__stmt *st, int i, const qf__column *c);
 

@@ -216,10 +216,12 @@ int h_calcs_get(qf__req *r)
 	const char *id;
 	json_t *row = NULL, *atoms = NULL, *mol = NULL;
 	int rc;
-	if ((rc = qf__req_uuid(r, "id", &id)) || (rc = qf__get_row(r, "calculations", id, &row)))
+	/* the JSON columns (results, spec, ...) go out as they are stored */
+	if ((rc = qf__req_uuid(r, "id", &id)) || (rc = qf__get_row_raw(r, "calculations", id, &row)))
 		return rc;
 	json_t *where = json_pack("{s:s}", "calculation_id", id);
-	qf_store_filter f = {.where = where, .order_by = "atom_index", .limit = QF_STORE_MAX_LIMIT};
+	qf_store_filter f = {.where = where, .order_by = "atom_index", .limit = QF_STORE_MAX_LIMIT,
+	                     .raw_json = true};
 	rc = qf_store_list(r->srv->store, &r->actor, "atomic_properties", &f, &atoms, &r->err);
 	json_decref(where);
 	if (rc) {
@@ -235,7 +237,7 @@ int h_calcs_get(qf__req *r)
 	}
 	json_object_set_new(row, "atomic_properties", atoms);
 	const char *mid = json_string_value(json_object_get(row, "molecule_id"));
-	if (mid && !qf_store_get(r->srv->store, &r->actor, "molecules", mid, &mol, &r->err))
+	if (mid && !qf_store_get_raw(r->srv->store, &r->actor, "molecules", mid, &mol, &r->err))
 		json_object_set_new(row, "molecule",
 		                    json_pack("{s:O,s:O,s:O,s:O?}", "name", json_object_get(mol, "name"),
 		                              "formula", json_object_get(mol, "formula"), "natoms",

@@ -5,14 +5,25 @@
 #include "../http_int.h"
 #include "qf/str.h"
 
-int qf__get_row(qf__req *r, const char *table, const char *id, json_t **out)
+static int get_row(qf__req *r, const char *table, const char *id, bool raw, json_t **out)
 {
 	*out = NULL;
-	int rc = qf_store_get(r->srv->store, &r->actor, table, id, out, &r->err);
+	int rc = raw ? qf_store_get_raw(r->srv->store, &r->actor, table, id, out, &r->err)
+	             : qf_store_get(r->srv->store, &r->actor, table, id, out, &r->err);
 	if (rc == QF_ENOENT || (rc && !strcmp(r->err.code, "store.invalid")))
 		return qf__fail(r, QF_ENOENT, QF_CAT_VALIDATION, "store.not_found", "no such %.*s: %.64s",
 		                (int)strlen(table) - 1, table, id);
 	return rc;
+}
+
+int qf__get_row(qf__req *r, const char *table, const char *id, json_t **out)
+{
+	return get_row(r, table, id, false, out);
+}
+
+int qf__get_row_raw(qf__req *r, const char *table, const char *id, json_t **out)
+{
+	return get_row(r, table, id, true, out);
 }
 
 /* Columns a client never sees, whoever asks: secrets and the queue's own

@@ -258,7 +258,8 @@ int qf__list_where(qf__req *r, const char *table, const char *const *filters, co
 	                     .descending = desc,
 	                     .limit = limit,
 	                     .after_value = after,
-	                     .after_key = key[0] ? key : NULL};
+	                     .after_key = key[0] ? key : NULL,
+	                     .raw_json = true};
 	json_t *rows = NULL;
 	rc = qf_store_list(r->srv->store, &r->actor, table, &f, &rows, &r->err);
 	json_decref(where);

@@ -273,6 +273,26 @@ static void walk(bool pg)
 	print_message("calculation %s: E = %.10f Eh, bare xtb %.10f Eh\n", calc, e, ref);
 	assert_true(fabs(e - ref) < 1e-6);
 	assert_int_equal(json_array_size(json_object_get(doc, "atomic_properties")), 3);
+	/* the JSON columns go out as stored, as JSON, the same in a list page;
+	 * reals read back bit for bit */
+	json_t *res = json_object_get(doc, "results");
+	assert_true(json_is_object(res) && json_is_object(json_object_get(doc, "spec")) &&
+	            json_is_object(json_object_get(doc, "parameters")));
+	assert_true(json_real_value(json_object_get(res, "total_energy_hartree")) == e);
+	ht_resp page;
+	call(&page, &s, "GET", "/api/v1/calculations?limit=1000", user, NULL, 200);
+	size_t pi;
+	json_t *item;
+	bool listed = false;
+	json_array_foreach(json_object_get(page.json, "items"), pi, item) {
+		if (strcmp(json_string_value(json_object_get(item, "id")), calc))
+			continue;
+		listed = true;
+		assert_true(json_equal(json_object_get(item, "results"), res));
+		assert_true(json_equal(json_object_get(item, "spec"), json_object_get(doc, "spec")));
+	}
+	assert_true(listed);
+	ht_resp_release(&page);
 	json_decref(doc);
 	/* the event stream carried the completion */
 	pthread_join(ev.thread, NULL);
