@@ -192,20 +192,29 @@ static inline void ht_check_no_secrets(const ht_resp *r, const char *what)
 
 /* ---- the server ---------------------------------------------------------------- */
 
-static inline bool ht_alive(const ht_server *s)
+/* Does HEAD /livez answer 200 within timeout_s, from local address src
+ * (NULL: any)? */
+static inline bool ht_alive_from(const ht_server *s, const char *src, long timeout_s)
 {
 	CURL *c = curl_easy_init();
 	char url[128];
 	snprintf(url, sizeof(url), "%s/livez", s->base);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 2L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+	if (src)
+		curl_easy_setopt(c, CURLOPT_INTERFACE, src);
 	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	long status = 0;
 	bool ok = curl_easy_perform(c) == CURLE_OK &&
 	          curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200;
 	curl_easy_cleanup(c);
 	return ok;
+}
+
+static inline bool ht_alive(const ht_server *s)
+{
+	return ht_alive_from(s, NULL, 2);
 }
 
 /* Start qforge serve on store (already set up) with N workers and extra

@@ -123,22 +123,9 @@ static int connect_from(const ht_server *s, const char *src)
 	return fd;
 }
 
-/* Does a GET /livez from src get an answer within 3 s? */
 static bool answered_from(const ht_server *s, const char *src)
 {
-	CURL *c = curl_easy_init();
-	char url[128];
-	snprintf(url, sizeof(url), "%s/livez", s->base);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_INTERFACE, src);
-	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 3L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	long status = 0;
-	bool ok = curl_easy_perform(c) == CURLE_OK &&
-	          curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200;
-	curl_easy_cleanup(c);
-	return ok;
+	return ht_alive_from(s, src, 3);
 }
 
 static void test_rates_connections_usage(void **state)
