@@ -215,13 +215,8 @@ static int embed_chunk(qf_submitter *s, qf_err *err)
 	rc = qf_embed_many(&s->embed, smi, mols, confs, errs, failed, k, embed_progress, &pc, err);
 	if (rc)
 		goto out;
-	/* The extra conformers first: drop() below moves items. */
-	for (size_t j = 0; confs && j < k && !rc; j++)
-		if (!failed[j] && !refused(&s->mols[idx[j]], &s->spec, &(qf_err){0}))
-			rc = add_conformers(s, idx[j], &confs[j], err);
-	if (rc)
-		goto out;
-	/* From the last, so drop() moves only items already looked at. */
+	/* From the last, so drop() moves only items already looked at (item i
+	 * is still in place when its conformers are copied). */
 	for (size_t j = k; j-- > 0;) {
 		size_t i = idx[j];
 		qf_err e;
@@ -236,6 +231,8 @@ static int embed_chunk(qf_submitter *s, qf_err *err)
 		if (refused(&s->mols[i], &s->spec, &e)) {
 			reject(s, s->items[i].source, s->items[i].record, &e);
 			drop(s, i);
+		} else if (confs && (rc = add_conformers(s, i, &confs[j], err))) {
+			goto out;
 		}
 	}
 out:
