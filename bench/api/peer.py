@@ -1,20 +1,27 @@
-"""The peer of bench/api: the same two endpoints as qforge serve's
-GET /api/v1/calculations/{id} and GET /api/v1/calculations, in FastAPI,
-reading the same SQLite file, with the same authentication check (the
-bearer API key's SHA-256 looked up in api_keys, not revoked; the caller's
-own rows). Run by bench/api with Debian's uvicorn (2 workers).
+"""The peer of bench/api: the same endpoints as qforge serve's
+GET /api/v1/calculations/{id}, GET /api/v1/calculations and
+POST /api/v1/calculations, in FastAPI, on the same SQLite file, with the
+same authentication check (the bearer API key's SHA-256 looked up in
+api_keys, not revoked; the caller's own rows). The submit checks that the
+molecule is the caller's and INSERTs one queued calculation, committed
+before it answers. Run by bench/api with Debian's uvicorn (2 workers).
 """
+import datetime
 import hashlib
 import json
 import os
 import sqlite3
+import threading
+import uuid
 
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import Body, FastAPI, Header, HTTPException
 from fastapi.responses import Response
 
 DB = os.environ["QF_BENCH_DB"]
 app = FastAPI()
 _conn = None
+_wconn = None
+_wlock = threading.Lock()
 
 
 def db():
@@ -65,3 +72,30 @@ def list_calcs(authorization: str = Header(None), limit: int = 50):
     rows = db().execute("SELECT * FROM calculations WHERE owner_id = ? ORDER BY created_at LIMIT ?",
                         (uid, limit)).fetchall()
     return Response(json.dumps({"items": [doc(r) for r in rows]}), media_type="application/json")
+
+
+def wdb():
+    global _wconn
+    if _wconn is None:
+        _wconn = sqlite3.connect(DB, check_same_thread=False, timeout=10, isolation_level=None)
+    return _wconn
+
+
+@app.post("/api/v1/calculations", status_code=201)
+def submit(body: dict = Body(...), authorization: str = Header(None)):
+    uid = user_of(authorization)
+    mid = body.get("molecule_id")
+    spec = body.get("spec") or {}
+    if not isinstance(mid, str) or not isinstance(spec, dict):
+        raise HTTPException(400, "give 'molecule_id' and an object 'spec'")
+    if not db().execute("SELECT 1 FROM molecules WHERE id = ? AND owner_id = ?", (mid, uid)).fetchone():
+        raise HTTPException(404, "no such molecule")
+    cid = str(uuid.uuid4())
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    with _wlock:
+        wdb().execute(
+            "INSERT INTO calculations (id, molecule_id, owner_id, method, task, optimization_level,"
+            " charge, uhf, parameters, spec, status, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, 'normal', 0, 0, '{}', ?, 'queued', ?, ?)",
+            (cid, mid, uid, spec.get("method", "gfn2"), spec.get("task", "sp"), json.dumps(spec), now, now))
+    return {"id": cid}

@@ -70,6 +70,10 @@ qf_format qf_reader_format(const qf_reader *r);
 /* Convenience: read exactly one molecule from a text. */
 int qf_mol_parse(qf_mol *m, qf_format fmt, const char *source, const char *data,
                  size_t len, qf_err *err);
+/* The same; a SMILES is embedded as this many conformers and the lowest
+ * kept (qf_reader_set_conformers; 1 is qf_mol_parse). */
+int qf_mol_parse_conformers(qf_mol *m, qf_format fmt, const char *source, const char *data,
+                            size_t len, int conformers, qf_err *err);
 
 /* Write XYZ with a plain comment line (the name is NOT written there: xtb
  * reads the comment line as xcontrol input). Coordinates with 10 decimals. */

@@ -557,11 +557,18 @@ static bool more_records(const qf_reader *r, long *line)
 int qf_mol_parse(qf_mol *m, qf_format fmt, const char *source, const char *data, size_t len,
                  qf_err *err)
 {
+	return qf_mol_parse_conformers(m, fmt, source, data, len, 1, err);
+}
+
+int qf_mol_parse_conformers(qf_mol *m, qf_format fmt, const char *source, const char *data,
+                            size_t len, int conformers, qf_err *err)
+{
 	qf_mol_init(m);
 	qf_reader *r;
 	int rc = qf_reader_new_buf(&r, fmt, source, data, len, err);
 	if (rc)
 		return rc;
+	qf_reader_set_conformers(r, conformers);
 	rc = qf_reader_next(r, m, err);
 	if (rc == 0) {
 		rc = qf_err_set(err, QF_CAT_VALIDATION, "input.empty", "%s holds no molecule",

@@ -411,6 +411,10 @@ int qf__mol_from_row(const json_t *row, struct qf_mol *m, qf_err *err);
 /* The format of an upload (its "format" field, else its file name). */
 #include "qf/molio.h"
 int qf__upload_format(qf__req *r, const json_t *fields, const char *filename, qf_format *out);
+/* An integer form field or JSON member from min to max (a string of digits
+ * from a form too); def when absent or null; else 400 naming the key. */
+int qf__int_field(qf__req *r, const json_t *fields, const char *key, long min, long max, long def,
+                  long *out);
 /* The xtb version identical work is reused for (NULL when unknown). */
 const char *qf__xtb_version(void);
 /* A spec from a JSON member (NULL or absent: the defaults), validated. */

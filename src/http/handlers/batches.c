@@ -9,24 +9,6 @@
 #include "qf/str.h"
 #include "qf/submit.h"
 
-/* An integer form field or JSON member (strings of digits from forms). */
-static int int_field(qf__req *r, const json_t *fields, const char *key, long min, long max,
-                     long def, long *out)
-{
-	json_t *v = json_object_get(fields, key);
-	*out = def;
-	if (!v || json_is_null(v))
-		return 0;
-	if (json_is_integer(v) && json_integer_value(v) >= min && json_integer_value(v) <= max) {
-		*out = (long)json_integer_value(v);
-		return 0;
-	}
-	if (json_is_string(v) && qf_parse_int(json_string_value(v), min, max, out))
-		return 0;
-	return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
-	                "'%s' must be an integer from %ld to %ld", key, min, max);
-}
-
 /* A boolean form field or JSON member (true, or the string "true"). */
 static bool bool_field(const json_t *fields, const char *key)
 {
@@ -74,14 +56,14 @@ int h_batches_create(qf__req *r)
 	json_decref(specj);
 	long priority = 0, attempts = 0;
 	if (!rc)
-		rc = int_field(r, fields, "priority", -1000000, 1000000, 0, &priority);
+		rc = qf__int_field(r, fields, "priority", -1000000, 1000000, 0, &priority);
 	if (!rc)
-		rc = int_field(r, fields, "max_attempts", 1, QF_QUEUE_MAX_ATTEMPTS, 0, &attempts);
+		rc = qf__int_field(r, fields, "max_attempts", 1, QF_QUEUE_MAX_ATTEMPTS, 0, &attempts);
 	/* SMILES: conformers embedded per record, the lowest kept or (with
 	 * keep_conformers) each its own calculation. */
 	long conformers = 1;
 	if (!rc)
-		rc = int_field(r, fields, "conformers", 1, QF_MAX_CONFORMERS, 1, &conformers);
+		rc = qf__int_field(r, fields, "conformers", 1, QF_MAX_CONFORMERS, 1, &conformers);
 	bool keep_conformers = bool_field(fields, "keep_conformers");
 	if (!rc && keep_conformers && conformers < 2)
 		rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",

@@ -92,6 +92,25 @@ int qf__body_only(qf__req *r, const char *const *allowed)
 	return 0;
 }
 
+/* ---- fields of uploads ----------------------------------------------------- */
+
+int qf__int_field(qf__req *r, const json_t *fields, const char *key, long min, long max, long def,
+                  long *out)
+{
+	json_t *v = json_object_get(fields, key);
+	*out = def;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= min && json_integer_value(v) <= max) {
+		*out = (long)json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v) && qf_parse_int(json_string_value(v), min, max, out))
+		return 0;
+	return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
+	                "'%s' must be an integer from %ld to %ld", key, min, max);
+}
+
 /* ---- embedding slots ------------------------------------------------------- */
 
 static atomic_int embedding;

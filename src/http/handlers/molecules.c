@@ -41,14 +41,16 @@ static int max_z_of_methods(void)
 	return z;
 }
 
-/* One molecule read from an upload, its text kept. */
-static int read_one(qf__req *r, qf_format fmt, const char *data, size_t len, qf_mol *m)
+/* One molecule read from an upload, its text kept; a SMILES embedded as
+ * this many conformers, the lowest kept. */
+static int read_one(qf__req *r, qf_format fmt, const char *data, size_t len, int conformers,
+                    qf_mol *m)
 {
 	/* A SMILES is embedded in a bounded child process (include/qf/embed.h). */
 	int rc = fmt == QF_FMT_SMILES ? qf__embed_enter(r) : 0;
 	if (rc)
 		return rc;
-	rc = qf_mol_parse(m, fmt, "<request>", data, len, &r->err);
+	rc = qf_mol_parse_conformers(m, fmt, "<request>", data, len, conformers, &r->err);
 	if (fmt == QF_FMT_SMILES)
 		qf__embed_leave();
 	if (rc)
@@ -79,6 +81,12 @@ static json_t *mol_row(const qf_mol *m, const char *name, qf_format fmt, const c
 	                        txt ? txt : json_null());
 	if (row && m->smiles)
 		json_object_set_new(row, "smiles", json_string(m->smiles));
+	/* how a SMILES was made 3D: seed, conformers, the one kept, stereo left
+	 * open (written by the embedding as JSON) */
+	json_t *emb = m->embedding ? json_loads(m->embedding, 0, NULL) : NULL;
+	if (row && emb)
+		json_object_set(row, "embedding", emb);
+	json_decref(emb);
 	if (row && org)
 		json_object_set_new(row, "org_id", json_string(org));
 	return row;
@@ -106,6 +114,12 @@ int qf__mol_from_row(const json_t *row, qf_mol *m, qf_err *err)
 	qf_strlcpy(m->name, name ? name : "", sizeof(m->name));
 	const char *smi = json_string_value(json_object_get(row, "smiles"));
 	if (smi && !(m->smiles = strdup(smi)))
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	/* the embedding description goes on with the molecule into its jobs */
+	json_t *emb = json_object_get(row, "embedding");
+	if (json_is_object(emb) && !(m->embedding = json_dumps(emb, JSON_COMPACT)))
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	if (json_is_string(emb) && !(m->embedding = strdup(json_string_value(emb))))
 		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	return 0;
 }
@@ -136,7 +150,7 @@ int h_molecules_create(qf__req *r)
 		json_decref(fields);
 		return rc;
 	}
-	static const char *const allowed[] = {"name", "format", "org_id", "filename", NULL};
+	static const char *const allowed[] = {"name", "format", "org_id", "filename", "conformers", NULL};
 	const char *key;
 	json_t *v;
 	json_object_foreach(fields, key, v) {
@@ -146,12 +160,13 @@ int h_molecules_create(qf__req *r)
 		/* the message first: key lives in fields */
 		if (!ok) {
 			rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
-			              "'%.64s' may not be set on a molecule (allowed: name, format, data, org_id)",
+			              "'%.64s' may not be set on a molecule (allowed: name, format, data, org_id, "
+			              "conformers)",
 			              key);
 			json_decref(fields);
 			return rc;
 		}
-		if (!json_is_string(v) && !json_is_null(v)) {
+		if (!json_is_string(v) && !json_is_null(v) && strcmp(key, "conformers")) {
 			rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
 			              "'%.64s' must be a string", key);
 			json_decref(fields);
@@ -169,9 +184,19 @@ int h_molecules_create(qf__req *r)
 		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
 		                "'name' must be shorter than %d bytes", QF_MAX_NAME);
 	}
+	long conformers = 1;
+	if ((rc = qf__int_field(r, fields, "conformers", 1, QF_MAX_CONFORMERS, 1, &conformers))) {
+		json_decref(fields);
+		return rc;
+	}
+	if (conformers > 1 && fmt != QF_FMT_SMILES) {
+		json_decref(fields);
+		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
+		                "'conformers' is for SMILES: an XYZ or SDF molecule has its geometry");
+	}
 	qf_mol m;
 	qf_mol_init(&m);
-	if ((rc = read_one(r, fmt, data, len, &m))) {
+	if ((rc = read_one(r, fmt, data, len, (int)conformers, &m))) {
 		qf_mol_release(&m);
 		json_decref(fields);
 		return rc;

@@ -6,6 +6,9 @@
  * each its own calculation of the same record with its index and MMFF94
  * energy in its molecule; keep_conformers without conformers of 2 or more,
  * and conformers past QF_MAX_CONFORMERS, are refused with the error shape.
+ * POST /api/v1/molecules of the SMILES with "conformers": 10 stores the
+ * lowest conformer, its geometry and energy those of the same search, and
+ * its embedding description; conformers on XYZ, or out of range, is 400.
  */
 #include "http_test.h"
 
@@ -53,6 +56,48 @@ static void test_conformers_over_http(void **state)
 		ht_check_error_shape(&r, bad[i].body);
 		ht_resp_release(&r);
 	}
+
+	/* one molecule: the lowest conformer, described */
+	static const char *const bad_mol[] = {
+	    "{\"format\":\"xyz\",\"data\":\"3\\nw\\nO 0 0 0\\nH 0 0 0.96\\nH 0.93 0 -0.24\\n\","
+	    "\"conformers\":5}",
+	    "{\"format\":\"smiles\",\"data\":\"" SMILES "\",\"conformers\":0}",
+	    "{\"format\":\"smiles\",\"data\":\"" SMILES "\",\"conformers\":51}",
+	    "{\"format\":\"smiles\",\"data\":\"" SMILES "\",\"conformers\":\"ten\"}",
+	    "{\"format\":\"smiles\",\"data\":\"" SMILES "\",\"conformers\":2.5}",
+	};
+	for (size_t i = 0; i < sizeof(bad_mol) / sizeof(bad_mol[0]); i++) {
+		ht_call(&r, &s, "POST", "/api/v1/molecules", token, bad_mol[i]);
+		if (r.status != 400 || strcmp(ht_error_code(&r), "http.invalid_body"))
+			fail_msg("%s: %ld %s", bad_mol[i], r.status, r.body);
+		ht_check_error_shape(&r, bad_mol[i]);
+		ht_resp_release(&r);
+	}
+	ht_expect(&r, &s, "POST", "/api/v1/molecules", token,
+	          "{\"format\":\"smiles\",\"data\":\"" SMILES "\",\"conformers\":10}", 201);
+	{
+		const json_t *emb = json_object_get(r.json, "embedding");
+		assert_true(json_is_object(emb));
+		assert_int_equal(json_integer_value(json_object_get(emb, "conformers_requested")), 10);
+		assert_int_equal(json_integer_value(json_object_get(emb, "conformers")), c.n);
+		assert_int_equal(json_integer_value(json_object_get(emb, "conformer")), 0);
+		double ff = json_real_value(json_object_get(emb, "ff_energy_kcal"));
+		if (fabs(ff - c.ff_energy[0]) > 1e-6)
+			fail_msg("kept conformer: %.8f kcal/mol stored, %.8f in process", ff, c.ff_energy[0]);
+		const json_t *xyz = json_object_get(r.json, "coordinates");
+		assert_int_equal((int)json_array_size(xyz), m.natoms);
+		for (int a = 0; a < m.natoms; a++)
+			for (int d = 0; d < 3; d++) {
+				double v = json_number_value(json_array_get(json_array_get(xyz, (size_t)a), (size_t)d));
+				if (fabs(v - m.xyz[3 * a + d]) > 1e-9)
+					fail_msg("atom %d: %.12f stored, %.12f in process", a, v, m.xyz[3 * a + d]);
+			}
+	}
+	ht_resp_release(&r);
+	/* without conformers: one, and still described */
+	ht_expect(&r, &s, "POST", "/api/v1/molecules", token, "{\"format\":\"smiles\",\"data\":\"CCO\"}", 201);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "embedding"), "conformers_requested")), 1);
+	ht_resp_release(&r);
 
 	/* the lowest only */
 	ht_expect(&r, &s, "POST", "/api/v1/batches", token,
