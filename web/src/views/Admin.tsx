@@ -204,7 +204,7 @@ function Orgs() {
               <tbody>
                 {p.items.map((m) => (
                   <tr key={m.user_id}>
-                    <td>{String(m.email ?? m.user_id)}</td>
+                    <td>{m.user_id}</td>
                     <td>{m.role}</td>
                   </tr>
                 ))}
