@@ -6,6 +6,7 @@ import { api, request } from '../api/client';
 import type { Me, Role, User, UserPatch } from '../api/types';
 import { setTab, useUi } from '../state/hooks';
 import { Empty, QueryState } from '../components/States';
+import { Tabs } from '../components/Tabs';
 import { notify } from '../components/Toasts';
 
 const ROLES: Role[] = ['admin', 'researcher', 'viewer'];
@@ -22,18 +23,11 @@ export function AdminView({ me }: { me: Me }) {
       <div className="view-head">
         <h1 id="adm-title">Administration</h1>
       </div>
-      <div className="tabs" role="tablist" aria-label="Administration sections">
-        {TABS.map(([k, l]) => (
-          <button key={k} type="button" role="tab" aria-selected={tab === k} onClick={() => setTab('admin', k)}>
-            {l}
-          </button>
-        ))}
-      </div>
-      <div role="tabpanel" className="card">
+      <Tabs id="admin" label="Administration sections" tabs={TABS} selected={tab} onSelect={(k) => setTab('admin', k)}>
         {tab === 'users' && <Users me={me} />}
         {tab === 'orgs' && <Orgs />}
         {tab === 'audit' && <Audit />}
-      </div>
+      </Tabs>
     </section>
   );
 }
