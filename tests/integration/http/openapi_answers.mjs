@@ -124,6 +124,18 @@ try {
   await call('GET', '/api/v1/organisations');
   await call('GET', `/api/v1/organisations/${o.id}`, null, '/api/v1/organisations/{id}');
   await call('GET', `/api/v1/organisations/${o.id}/members`, null, '/api/v1/organisations/{id}/members');
+  // an invited second user, made a member, its role changed, removed
+  const inv = await call('POST', '/api/v1/invites', { email: 'w@example.org', role: 'researcher' });
+  await call('GET', '/api/v1/invites');
+  const admin = token;
+  token = '';
+  const s2 = await call('POST', '/api/v1/auth/register', { email: 'w@example.org', password: 'another good password', invite_code: inv.code });
+  token = admin;
+  const mp = '/api/v1/organisations/{id}/members/{user_id}';
+  await call('PUT', `/api/v1/organisations/${o.id}/members/${s2.user.id}`, { role: 'viewer' }, mp);
+  await call('PUT', `/api/v1/organisations/${o.id}/members/${s2.user.id}`, { role: 'researcher' }, mp);
+  await call('GET', `/api/v1/organisations/${o.id}/members`, null, '/api/v1/organisations/{id}/members');
+  await call('DELETE', `/api/v1/organisations/${o.id}/members/${s2.user.id}`, null, mp);
   await call('GET', '/api/v1/auth/me');
   await call('GET', '/api/v1/audit');
   await call('POST', '/api/v1/auth/2fa/enroll');

@@ -139,6 +139,11 @@ export const api = {
   organisations: () => get<T.OkOf<'orgs_list'>>('/organisations'),
   createOrganisation: (name: string) => post<T.OkOf<'orgs_create'>>('/organisations', { name } satisfies T.BodyOf<'orgs_create'>),
   orgMembers: (o: string) => get<T.OkOf<'members_list'>>(`/organisations/${id(o)}/members`),
+  setMember: (o: string, u: string, b: T.BodyOf<'members_put'>) =>
+    put<T.OkOf<'members_put'>>(`/organisations/${id(o)}/members/${id(u)}`, b),
+  removeMember: (o: string, u: string) => del<T.OkOf<'members_delete'>>(`/organisations/${id(o)}/members/${id(u)}`),
+  createInvite: (b: T.BodyOf<'invites_create'>) => post<T.OkOf<'invites_create'>>('/invites', b),
+  invites: (q?: T.QueryOf<'invites_list'>) => get<T.OkOf<'invites_list'>>('/invites' + query(q)),
   audit: (q?: T.QueryOf<'audit_list'>) => get<T.OkOf<'audit_list'>>('/audit' + query(q)),
 };
 

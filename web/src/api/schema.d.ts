@@ -1457,6 +1457,52 @@ export interface components {
             /** @description the cursor of the next page; null on the last */
             next_cursor: string | null;
         };
+        /** @description an invites row */
+        Invite: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            created_by: string;
+            /** Format: uuid */
+            org_id: string | null;
+            email: string | null;
+            /** @enum {unknown} */
+            role: "admin" | "researcher" | "viewer";
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: date-time */
+            used_at: string | null;
+            /** Format: uuid */
+            used_by: string | null;
+        };
+        InviteCreated: components["schemas"]["Invite"] & {
+            /** @description the invitation code (qfi_...), shown once */
+            code: string;
+        };
+        InvitePage: {
+            items: components["schemas"]["Invite"][];
+            /** @description the cursor of the next page; null on the last */
+            next_cursor: string | null;
+        };
+        /** @description a membership as set */
+        MembershipChanged: {
+            /** Format: uuid */
+            user_id: string;
+            /** Format: uuid */
+            org_id: string;
+            /** @enum {unknown} */
+            role: "admin" | "researcher" | "viewer";
+        };
+        /** @description a membership removed */
+        MembershipRemoved: {
+            /** Format: uuid */
+            user_id: string;
+            /** Format: uuid */
+            org_id: string;
+            status: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -4588,13 +4634,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description success */
+            /** @description the role of a member changed */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["MembershipChanged"];
+                };
+            };
+            /** @description a new member */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MembershipChanged"];
                 };
             };
             /** @description malformed body or value */
@@ -4608,6 +4663,15 @@ export interface operations {
             };
             /** @description not signed in */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description only the organisation's administrators manage its members (auth.forbidden) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4689,7 +4753,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["MembershipRemoved"];
                 };
             };
             /** @description not signed in */
@@ -4989,7 +5053,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["InvitePage"];
                 };
             };
             /** @description not signed in */
@@ -5056,7 +5120,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["InviteCreated"];
                 };
             };
             /** @description malformed body or value */

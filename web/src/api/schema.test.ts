@@ -37,7 +37,7 @@ describe('the API types generated from src/http/openapi.json', () => {
     }
   }, 60_000);
 
-  it('type every answer the web client reads (no bare "object" left for them)', () => {
+  it('type every JSON answer of /api/v1 (no bare "object" left)', () => {
     const d = JSON.parse(readFileSync(doc, 'utf8'));
     const bare: string[] = [];
     for (const [path, ops] of Object.entries<Record<string, any>>(d.paths)) {
@@ -49,12 +49,6 @@ describe('the API types generated from src/http/openapi.json', () => {
         }
       }
     }
-    // the routes the client does not call yet (organisation members, invites)
-    expect(bare.sort()).toEqual([
-      'get /api/v1/invites 200',
-      'post /api/v1/invites 201',
-      'put /api/v1/organisations/{id}/members/{user_id} 200',
-      'delete /api/v1/organisations/{id}/members/{user_id} 200',
-    ].sort());
+    expect(bare).toEqual([]);
   });
 });

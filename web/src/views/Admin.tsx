@@ -2,7 +2,7 @@
  * invitations, and the audit log with search. */
 import { useState, type FormEvent } from 'react';
 import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
-import { api, request } from '../api/client';
+import { api } from '../api/client';
 import type { Me, Role, User, UserPatch } from '../api/types';
 import { setTab, useUi } from '../state/hooks';
 import { Empty, QueryState } from '../components/States';
@@ -50,11 +50,11 @@ function Users({ me }: { me: Me }) {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
     try {
-      const r = await request<{ code?: string; [k: string]: unknown }>('POST', '/invites', {
+      const r = await api.createInvite({
         ...(f.get('email') ? { email: String(f.get('email')) } : {}),
-        role: String(f.get('role')),
+        role: String(f.get('role')) as Role,
       });
-      setInvite(String(r.code ?? JSON.stringify(r)));
+      setInvite(r.code);
     } catch (err) {
       notify('error', (err as Error).message);
     }
