@@ -233,10 +233,33 @@ function Shell({ me, children, saveStatus, flush }: { me: Me; children: ReactNod
       qc.refetchQueries({ queryKey: ['me'] });
     }
   };
+  // a view that replaced the focused element (Enter on a table row, a link
+  // in a toast) leaves the focus nowhere: put it at the start of the content
+  // so that the next Tab goes on from there, not from the top of the page
+  // (not on the first view of a page load: its first Tab is the skip link's)
+  const mainRef = useRef<HTMLElement>(null);
+  const shown = useRef<string | null>(null);
+  useEffect(() => {
+    const first = shown.current === null;
+    shown.current = view;
+    if (first) return;
+    const id = requestAnimationFrame(() => {
+      const a = document.activeElement;
+      if (!a || a === document.body) mainRef.current?.focus({ preventScroll: true });
+    });
+    return () => cancelAnimationFrame(id);
+  }, [view]);
   const active = (p: string) => view === p || view.startsWith(p + '/') || (p === '/calculations' && view.startsWith('/results'));
   return (
     <div className={`shell${collapsed ? ' collapsed' : ''}`}>
-      <a className="skip" href="#main">
+      <a
+        className="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          mainRef.current?.focus();
+        }}
+      >
         Skip to content
       </a>
       <nav className="sidebar" aria-label="Main">
@@ -297,7 +320,7 @@ function Shell({ me, children, saveStatus, flush }: { me: Me; children: ReactNod
             Log out
           </button>
         </header>
-        <main id="main" className="content" tabIndex={-1}>
+        <main id="main" className="content" tabIndex={-1} ref={mainRef}>
           {children}
         </main>
       </div>

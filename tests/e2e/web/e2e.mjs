@@ -17,7 +17,11 @@
  *   code, refuses a wrong one and takes the right one → two-factor login
  *   turned off with the password and a code → the SMILES CCO typed in the
  *   workspace is made 3D by the server and computed: the result shows
- *   ethanol's energy (about -11.39 Eh) and 9 atoms in 3D.
+ *   ethanol's energy (about -11.39 Eh) and 9 atoms in 3D → keyboard only
+ *   (page.keyboard): log in, skip link, navigation, a row of the calculations
+ *   table opened with Enter, the result's tabs with the arrows, the energy
+ *   unit changed and saved, a confirmation dialog closed with Escape (the
+ *   focus back on its button) → the calculation shows in the new unit.
  *
  * A screenshot of each step is kept in the artifacts folder.
  *
@@ -511,6 +515,174 @@ async function main() {
     if (!(e < -11 && e > -12)) throw new Error(`ethanol from SMILES: the page shows ${e}`);
     await page.waitForFunction(() => Number(document.querySelector('[data-testid=viewer]')?.getAttribute('data-atoms')) === 9);
     log('ethanol from SMILES', e);
+  });
+
+  /* keyboard only: from here on the page is driven by page.keyboard alone
+   * (Tab, Shift+Tab, Enter, Escape, arrows, typing); the browser is only
+   * asked what has the focus and what the page shows */
+  await step('keyboard only: log in, open a calculation, change a setting', () => page, async () => {
+    await browser.close();
+    browser = await launch();
+    page = browser.pages()[0] ?? (await browser.newPage());
+    page.setDefaultTimeout(STEP_TIMEOUT);
+    page.on('pageerror', (e) => errors.push(e.message));
+    const kb = page.keyboard;
+    /** what has the focus */
+    const focused = () =>
+      page.evaluate(() => {
+        const a = document.activeElement;
+        return {
+          tag: a?.tagName.toLowerCase() ?? '',
+          role: a?.getAttribute('role') ?? '',
+          name: a?.getAttribute('name') ?? '',
+          id: a?.id ?? '',
+          text: (a?.textContent ?? '').trim().slice(0, 80),
+          href: a?.getAttribute('href') ?? '',
+          selected: a?.getAttribute('aria-selected') ?? '',
+          index: a?.getAttribute('data-index') ?? '',
+          rowId: a?.getAttribute('data-id') ?? '',
+          testid: a?.getAttribute('data-testid') ?? '',
+          visibleRing: a ? getComputedStyle(a).outlineStyle !== 'none' && parseFloat(getComputedStyle(a).outlineWidth) > 0 : false,
+        };
+      });
+    /** press Tab (or Shift+Tab) until `want` holds of the focused element */
+    const tabTo = async (what, want, { back = false, max = 60 } = {}) => {
+      for (let i = 0; i < max; i++) {
+        await kb.press(back ? 'Shift+Tab' : 'Tab');
+        const f = await focused();
+        if (want(f)) return f;
+      }
+      throw new Error(`${max} presses of ${back ? 'Shift+Tab' : 'Tab'} did not reach ${what}; the focus is on ${JSON.stringify(await focused())}`);
+    };
+
+    // log in: the e-mail field has the focus when the page opens
+    await page.goto(`${base}/login`);
+    await page.waitForSelector('input[name=email]');
+    if ((await focused()).name !== 'email') throw new Error(`the login page opens with the focus on ${JSON.stringify(await focused())}`);
+    await kb.type(EMAIL);
+    await kb.press('Tab');
+    if ((await focused()).name !== 'password') throw new Error(`Tab from the e-mail went to ${JSON.stringify(await focused())}`);
+    await kb.type(PASSWORD);
+    await kb.press('Enter');
+    await page.waitForSelector('nav.sidebar');
+
+    // on a page freshly loaded the first Tab reaches the skip link, which
+    // is then shown; Enter on it puts the focus at the start of the content
+    await page.reload();
+    await page.waitForSelector('nav.sidebar');
+    await kb.press('Tab');
+    let f = await focused();
+    if (f.text !== 'Skip to content') throw new Error(`the first Tab goes to ${JSON.stringify(f)}, not the skip link`);
+    if (!f.visibleRing) throw new Error('the focused skip link has no focus ring');
+    const skipLeft = await page.evaluate(() => document.activeElement.getBoundingClientRect().left);
+    if (skipLeft < 0) throw new Error(`the focused skip link is off the screen (left ${skipLeft})`);
+    await kb.press('Enter');
+    if ((await focused()).id !== 'main') throw new Error(`the skip link moved the focus to ${JSON.stringify(await focused())}`);
+
+    // the navigation: links in the Tab order, before the content
+    f = await tabTo('the Calculations link', (x) => x.tag === 'a' && x.href === '/calculations', { back: true });
+    if (!f.visibleRing) throw new Error('the focused navigation link has no focus ring');
+    await kb.press('Enter');
+    await page.waitForSelector('[data-testid=calc-table] [role=row][data-index]');
+    if (!page.url().endsWith('/calculations')) throw new Error(`Enter on the Calculations link went to ${page.url()}`);
+
+    // the table's rows: one in the Tab order, arrows move, Enter opens
+    f = await tabTo('a row of the calculations table', (x) => x.role === 'row' && x.index !== '');
+    if (f.index !== '0') throw new Error(`Tab reached row ${f.index} of the table first, not row 0`);
+    if (!f.visibleRing) throw new Error('the focused row has no focus ring');
+    await kb.press('ArrowDown');
+    f = await focused();
+    if (f.index !== '1') throw new Error(`ArrowDown from row 0 focused ${JSON.stringify(f)}`);
+    await kb.press('ArrowUp');
+    f = await focused();
+    if (f.index !== '0') throw new Error(`ArrowUp from row 1 focused ${JSON.stringify(f)}`);
+    const rowId = f.rowId;
+    // Tab leaves the table: the other rows are not stops of their own
+    await kb.press('Tab');
+    f = await focused();
+    if (f.role === 'row') throw new Error(`Tab from a row went to another row (${f.index})`);
+    await kb.press('Shift+Tab');
+    f = await focused();
+    if (f.role !== 'row' || f.index !== '0') throw new Error(`Shift+Tab did not come back to row 0: ${JSON.stringify(f)}`);
+    await kb.press('Enter');
+    await page.waitForURL(new RegExp(`/results/${rowId}$`));
+    await page.waitForFunction(() => / Eh$/.test(document.querySelector('[data-testid=energy]')?.textContent ?? ''));
+    const calc = await page.evaluate(async (id) => (await fetch(`/api/v1/calculations/${id}`)).json(), rowId);
+    const shownEh = parseFloat(await page.textContent('[data-testid=energy]'));
+    if (Math.abs(shownEh - calc.total_energy) > 1e-4) throw new Error(`the opened calculation shows ${shownEh} Eh, its total energy is ${calc.total_energy}`);
+    // the row that had the focus is gone: the focus is at the start of the content
+    f = await focused();
+    if (f.id !== 'main') throw new Error(`after opening a calculation the focus is on ${JSON.stringify(f)}`);
+
+    // the result's tabs: one stop, arrows select the next one
+    f = await tabTo('the selected result tab', (x) => x.role === 'tab');
+    if (f.selected !== 'true' || f.text !== 'Structure') throw new Error(`Tab reached the tab ${JSON.stringify(f)}, not the selected Structure tab`);
+    await kb.press('ArrowRight');
+    f = await focused();
+    if (f.role !== 'tab' || f.text !== 'Orbitals' || f.selected !== 'true') throw new Error(`ArrowRight focused ${JSON.stringify(f)}`);
+    const panel = await page.getAttribute('[role=tabpanel]', 'aria-labelledby');
+    if (panel !== f.id) throw new Error(`the panel shown belongs to ${panel}, not to ${f.id}`);
+    await kb.press('ArrowLeft');
+    f = await focused();
+    if (f.text !== 'Structure' || f.selected !== 'true') throw new Error(`ArrowLeft focused ${JSON.stringify(f)}`);
+
+    // a setting: the energy unit, from Eh to eV, saved with Enter
+    await tabTo('the Settings link', (x) => x.tag === 'a' && x.href === '/settings', { back: true });
+    await kb.press('Enter');
+    await page.waitForSelector('select[name=display_units]');
+    f = await tabTo('the energy unit', (x) => x.name === 'display_units');
+    if (!f.visibleRing) throw new Error('the focused energy unit has no focus ring');
+    const before = await page.inputValue('select[name=display_units]');
+    if (before !== 'hartree') throw new Error(`the energy unit is ${before} before the change`);
+    await kb.press('ArrowDown');
+    const after = await page.inputValue('select[name=display_units]');
+    if (after !== 'ev') throw new Error(`ArrowDown on the energy unit chose ${after}`);
+    await tabTo('Save preferences', (x) => x.tag === 'button' && x.text === 'Save preferences');
+    await kb.press('Enter');
+    await page.waitForFunction(() => /Preferences saved/.test(document.querySelector('.toasts')?.textContent ?? ''));
+    const prefs = await page.evaluate(async () => (await fetch('/api/v1/preferences')).json());
+    if (prefs.display_units !== 'ev') throw new Error(`the server has display_units ${prefs.display_units}`);
+
+    // a dialog: revoking an API key asks first; Escape closes it and gives the
+    // focus back to the button that opened it
+    await tabTo('the name of a new API key', (x) => x.name === 'key_name');
+    await kb.type('keyboard key');
+    await kb.press('Enter');
+    await page.waitForSelector('[data-testid=new-key]');
+    f = await tabTo('the Revoke button', (x) => x.tag === 'button' && x.text === 'Revoke', { max: 40 });
+    await kb.press('Enter');
+    await page.waitForSelector('[data-testid=confirm-dialog][open]');
+    f = await focused();
+    if (f.text !== 'Cancel') throw new Error(`the dialog opens with the focus on ${JSON.stringify(f)}, not Cancel`);
+    await midShot(page, 'keyboard-confirm-dialog');
+    // Tab stays in the modal dialog
+    await kb.press('Tab');
+    f = await focused();
+    if (f.testid !== 'confirm-ok') throw new Error(`Tab in the dialog went to ${JSON.stringify(f)}`);
+    await kb.press('Escape');
+    await page.waitForSelector('[data-testid=confirm-dialog]', { state: 'detached' });
+    await page.waitForFunction(() => document.activeElement?.textContent?.trim() === 'Revoke');
+    const keys = await page.evaluate(async () => (await fetch('/api/v1/api-keys')).json());
+    if (keys.items.some((k) => k.revoked_at)) throw new Error('Escape revoked the key');
+    await kb.press('Enter');
+    await page.waitForSelector('[data-testid=confirm-dialog][open]');
+    await kb.press('Tab');
+    await kb.press('Enter');
+    await page.waitForFunction(() => /Key revoked/.test(document.querySelector('.toasts')?.textContent ?? ''));
+    const keys2 = await page.evaluate(async () => (await fetch('/api/v1/api-keys')).json());
+    if (!keys2.items.every((k) => k.revoked_at)) throw new Error('confirming did not revoke the key');
+
+    // back to the calculation: it shows in the new unit
+    await tabTo('the Calculations link', (x) => x.tag === 'a' && x.href === '/calculations', { back: true, max: 80 });
+    await kb.press('Enter');
+    await page.waitForSelector('[data-testid=calc-table] [role=row][data-index]');
+    await tabTo('a row of the calculations table', (x) => x.role === 'row');
+    await kb.press('Enter');
+    await page.waitForURL(/\/results\/[0-9a-f-]{36}$/);
+    await page.waitForFunction(() => / eV$/.test(document.querySelector('[data-testid=energy]')?.textContent ?? ''));
+    const ev = parseFloat(await page.textContent('[data-testid=energy]'));
+    if (Math.abs(ev - calc.total_energy * 27.211386) > 0.01) throw new Error(`the calculation shows ${ev} eV, expected ${calc.total_energy * 27.211386}`);
+    log('keyboard only: energy in eV', ev);
   });
 
   await step('no script error', page, async () => {

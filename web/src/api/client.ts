@@ -85,57 +85,66 @@ const patch = <R>(p: string, b?: unknown) => request<R>('PATCH', p, b);
 const del = <R>(p: string) => request<R>('DELETE', p);
 const id = (s: string) => encodeURIComponent(s);
 
+/* Each call is typed by its operation in the OpenAPI document: its body
+ * (BodyOf), its query (QueryOf) and its answer (OkOf), all generated. */
 export const api = {
-  register: (b: T.RegisterBody) => post<T.SessionStarted>('/auth/register', b),
-  login: (b: T.LoginBody) => post<T.SessionStarted>('/auth/login', b),
-  logout: () => post<{ status: string }>('/auth/logout'),
-  me: () => get<T.Me>('/auth/me'),
+  register: (b: T.BodyOf<'register'>) => post<T.OkOf<'register'>>('/auth/register', b),
+  login: (b: T.BodyOf<'login'>) => post<T.OkOf<'login'>>('/auth/login', b),
+  logout: () => post<T.OkOf<'logout'>>('/auth/logout'),
+  me: () => get<T.OkOf<'me'>>('/auth/me'),
   changePassword: (current_password: string, new_password: string) =>
-    post<{ status: string }>('/auth/password', { current_password, new_password }),
-  enrollTwoFactor: () => post<T.TwoFactorEnrolment>('/auth/2fa/enroll'),
-  confirmTwoFactor: (code: string) => post<T.TwoFactorConfirmed>('/auth/2fa/confirm', { code }),
-  disableTwoFactor: (b: T.TwoFactorDisableBody) => post<{ enabled: false }>('/auth/2fa/disable', b),
+    post<T.OkOf<'password'>>('/auth/password', { current_password, new_password } satisfies T.BodyOf<'password'>),
+  enrollTwoFactor: () => post<T.OkOf<'2fa_enroll'>>('/auth/2fa/enroll'),
+  confirmTwoFactor: (code: string) => post<T.OkOf<'2fa_confirm'>>('/auth/2fa/confirm', { code } satisfies T.BodyOf<'2fa_confirm'>),
+  disableTwoFactor: (b: T.BodyOf<'2fa_disable'>) => post<T.OkOf<'2fa_disable'>>('/auth/2fa/disable', b),
 
-  createMolecule: (b: T.MoleculeBody) => post<T.Molecule>('/molecules', b),
-  molecules: (q?: T.ListQuery) => get<T.Page<T.Molecule>>('/molecules' + query(q)),
-  molecule: (m: string) => get<T.Molecule>(`/molecules/${id(m)}`),
-  deleteMolecule: (m: string) => del<unknown>(`/molecules/${id(m)}`),
+  createMolecule: (b: T.BodyOf<'molecules_create'>) => post<T.OkOf<'molecules_create'>>('/molecules', b),
+  molecules: (q?: T.QueryOf<'molecules_list'>) => get<T.OkOf<'molecules_list'>>('/molecules' + query(q)),
+  molecule: (m: string) => get<T.OkOf<'molecules_get'>>(`/molecules/${id(m)}`),
+  /** 204: no document */
+  deleteMolecule: (m: string) => del<null>(`/molecules/${id(m)}`),
 
-  submit: (b: T.CalculationBody) => post<T.Submitted>('/calculations', b),
-  calculations: (q?: T.CalculationsQuery) => get<T.Page<T.Calculation>>('/calculations' + query(q)),
-  calculation: (c: string) => get<T.CalculationDetail>(`/calculations/${id(c)}`),
-  calculationMetrics: (c: string) => get<T.CalculationMetrics>(`/calculations/${id(c)}/metrics`),
-  calculationFiles: (c: string) => get<T.JobFiles>(`/calculations/${id(c)}/files`),
+  submit: (b: T.BodyOf<'calcs_submit'>) => post<T.OkOf<'calcs_submit'>>('/calculations', b),
+  calculations: (q?: T.QueryOf<'calcs_list'>) => get<T.OkOf<'calcs_list'>>('/calculations' + query(q)),
+  calculation: (c: string) => get<T.OkOf<'calcs_get'>>(`/calculations/${id(c)}`),
+  calculationMetrics: (c: string) => get<T.OkOf<'calcs_metrics'>>(`/calculations/${id(c)}/metrics`),
+  calculationFiles: (c: string) => get<T.OkOf<'calcs_files'>>(`/calculations/${id(c)}/files`),
   fileUrl: (c: string, name: string) => `${API}/calculations/${id(c)}/files/${id(name)}`,
-  cancelCalculation: (c: string) => post<unknown>(`/calculations/${id(c)}/cancel`),
-  retryCalculation: (c: string, force = false) => post<unknown>(`/calculations/${id(c)}/retry`, { force }),
+  cancelCalculation: (c: string) => post<T.OkOf<'calcs_cancel'>>(`/calculations/${id(c)}/cancel`),
+  retryCalculation: (c: string, force = false) =>
+    post<T.OkOf<'calcs_retry'>>(`/calculations/${id(c)}/retry`, { force } satisfies T.BodyOf<'calcs_retry'>),
 
-  createBatch: (b: T.BatchBody) => post<T.BatchCreated>('/batches', b),
-  batches: (q?: T.ListQuery & { status?: string }) => get<T.Page<T.Batch>>('/batches' + query(q)),
-  batch: (b: string) => get<T.BatchDetail>(`/batches/${id(b)}`),
-  batchPerformance: (b: string) => get<T.BatchPerformance>(`/batches/${id(b)}/performance`),
-  cancelBatch: (b: string) => post<unknown>(`/batches/${id(b)}/cancel`),
-  retryBatch: (b: string) => post<unknown>(`/batches/${id(b)}/retry`, {}),
+  createBatch: (b: T.BodyOf<'batches_create'>) => post<T.OkOf<'batches_create'>>('/batches', b),
+  batches: (q?: T.QueryOf<'batches_list'>) => get<T.OkOf<'batches_list'>>('/batches' + query(q)),
+  batch: (b: string) => get<T.OkOf<'batches_get'>>(`/batches/${id(b)}`),
+  batchPerformance: (b: string) => get<T.OkOf<'batches_performance'>>(`/batches/${id(b)}/performance`),
+  cancelBatch: (b: string) => post<T.OkOf<'batches_cancel'>>(`/batches/${id(b)}/cancel`),
+  retryBatch: (b: string) => post<T.OkOf<'batches_retry'>>(`/batches/${id(b)}/retry`, {} satisfies T.BodyOf<'batches_retry'>),
 
-  dashboard: (q?: { window?: number; threshold?: number }) => get<T.Dashboard>('/dashboard' + query(q)),
+  dashboard: (q?: T.QueryOf<'dashboard'>) => get<T.OkOf<'dashboard'>>('/dashboard' + query(q)),
 
-  preferences: () => get<T.Preferences>('/preferences'),
-  putPreferences: (b: T.PreferencesBody) => put<T.Preferences>('/preferences', b),
-  notifications: (q?: T.NotificationsQuery) => get<T.Page<T.NotificationRow>>('/notifications' + query(q)),
-  testNotification: () => post<{ queued: number }>('/notifications/test'),
-  session: () => get<T.UiSession>('/session'),
-  putSession: (b: T.UiSessionBody) => put<T.UiSession>('/session', b),
+  preferences: () => get<T.OkOf<'prefs_get'>>('/preferences'),
+  putPreferences: (b: T.BodyOf<'prefs_put'>) => put<T.OkOf<'prefs_put'>>('/preferences', b),
+  notifications: (q?: T.QueryOf<'notify_list'>) => get<T.OkOf<'notify_list'>>('/notifications' + query(q)),
+  testNotification: () => post<T.OkOf<'notify_test'>>('/notifications/test'),
+  session: () => get<T.OkOf<'session_get'>>('/session'),
+  putSession: (b: T.BodyOf<'session_put'>) => put<T.OkOf<'session_put'>>('/session', b),
 
-  apiKeys: () => get<T.Page<T.ApiKey>>('/api-keys'),
-  createApiKey: (b: T.ApiKeyBody) => post<T.ApiKeyCreated>('/api-keys', b),
-  revokeApiKey: (k: string) => del<unknown>(`/api-keys/${id(k)}`),
+  apiKeys: () => get<T.OkOf<'keys_list'>>('/api-keys'),
+  createApiKey: (b: T.BodyOf<'keys_create'>) => post<T.OkOf<'keys_create'>>('/api-keys', b),
+  revokeApiKey: (k: string) => del<T.OkOf<'keys_revoke'>>(`/api-keys/${id(k)}`),
 
-  users: (q?: T.ListQuery & { email?: string; role?: string }) => get<T.Page<T.User>>('/users' + query(q)),
-  patchUser: (u: string, b: T.UserPatch) => patch<T.User>(`/users/${id(u)}`, b),
-  organisations: () => get<T.Page<T.Organisation>>('/organisations'),
-  createOrganisation: (name: string) => post<T.Organisation>('/organisations', { name }),
-  orgMembers: (o: string) => get<T.Page<T.Membership & { [k: string]: unknown }>>(`/organisations/${id(o)}/members`),
-  audit: (q?: T.ListQuery & { user_id?: string; action?: string }) => get<T.Page<T.AuditEntry>>('/audit' + query(q)),
+  users: (q?: T.QueryOf<'users_list'>) => get<T.OkOf<'users_list'>>('/users' + query(q)),
+  patchUser: (u: string, b: T.BodyOf<'users_patch'>) => patch<T.OkOf<'users_patch'>>(`/users/${id(u)}`, b),
+  organisations: () => get<T.OkOf<'orgs_list'>>('/organisations'),
+  createOrganisation: (name: string) => post<T.OkOf<'orgs_create'>>('/organisations', { name } satisfies T.BodyOf<'orgs_create'>),
+  orgMembers: (o: string) => get<T.OkOf<'members_list'>>(`/organisations/${id(o)}/members`),
+  setMember: (o: string, u: string, b: T.BodyOf<'members_put'>) =>
+    put<T.OkOf<'members_put'>>(`/organisations/${id(o)}/members/${id(u)}`, b),
+  removeMember: (o: string, u: string) => del<T.OkOf<'members_delete'>>(`/organisations/${id(o)}/members/${id(u)}`),
+  createInvite: (b: T.BodyOf<'invites_create'>) => post<T.OkOf<'invites_create'>>('/invites', b),
+  invites: (q?: T.QueryOf<'invites_list'>) => get<T.OkOf<'invites_list'>>('/invites' + query(q)),
+  audit: (q?: T.QueryOf<'audit_list'>) => get<T.OkOf<'audit_list'>>('/audit' + query(q)),
 };
 
 export type Api = typeof api;

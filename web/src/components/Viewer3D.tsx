@@ -16,6 +16,24 @@ export function load3Dmol(): Promise<Mol3D> {
   return loading;
 }
 
+/* Whether WebGL is drawn in software (SwiftShader, llvmpipe: no GPU, as in a
+ * VM, a remote desktop or headless Chromium). There multisampling is what
+ * costs: the first frame of C60 with antialiasing took 1.3 s, without 0.1 s
+ * (bench/web, headless Chromium with SwiftShader, 2 cores), so it is off
+ * there and on with a GPU. The renderer's name says which (the browser's
+ * failIfMajorPerformanceCaveat does not: Chromium grants it to SwiftShader). */
+let software: boolean | null = null;
+export function softwareWebGL(): boolean {
+  if (software === null) {
+    const gl = document.createElement('canvas').getContext('webgl');
+    const info = gl?.getExtension('WEBGL_debug_renderer_info');
+    const name = gl && info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : '';
+    gl?.getExtension('WEBGL_lose_context')?.loseContext();
+    software = /swiftshader|llvmpipe|softpipe|software/i.test(name);
+  }
+  return software;
+}
+
 export interface ViewerProps {
   /** the structure as text */
   data: string;
@@ -46,7 +64,7 @@ export function Viewer3D({ data, format, charges, height = 360, label = 'Molecul
     load3Dmol().then(
       (lib) => {
         if (gone || !host.current) return;
-        viewer.current = lib.createViewer(host.current, { backgroundColor: cssVar('--panel', '#ffffff'), antialias: true });
+        viewer.current = lib.createViewer(host.current, { backgroundColor: cssVar('--panel', '#ffffff'), antialias: !softwareWebGL() });
         setReady(true);
       },
       (e) => setError(`the 3D viewer could not load: ${e}`),

@@ -2,10 +2,11 @@
  * invitations, and the audit log with search. */
 import { useState, type FormEvent } from 'react';
 import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
-import { api, request } from '../api/client';
+import { api } from '../api/client';
 import type { Me, Role, User, UserPatch } from '../api/types';
 import { setTab, useUi } from '../state/hooks';
 import { Empty, QueryState } from '../components/States';
+import { Tabs } from '../components/Tabs';
 import { notify } from '../components/Toasts';
 
 const ROLES: Role[] = ['admin', 'researcher', 'viewer'];
@@ -22,18 +23,11 @@ export function AdminView({ me }: { me: Me }) {
       <div className="view-head">
         <h1 id="adm-title">Administration</h1>
       </div>
-      <div className="tabs" role="tablist" aria-label="Administration sections">
-        {TABS.map(([k, l]) => (
-          <button key={k} type="button" role="tab" aria-selected={tab === k} onClick={() => setTab('admin', k)}>
-            {l}
-          </button>
-        ))}
-      </div>
-      <div role="tabpanel" className="card">
+      <Tabs id="admin" label="Administration sections" tabs={TABS} selected={tab} onSelect={(k) => setTab('admin', k)}>
         {tab === 'users' && <Users me={me} />}
         {tab === 'orgs' && <Orgs />}
         {tab === 'audit' && <Audit />}
-      </div>
+      </Tabs>
     </section>
   );
 }
@@ -56,11 +50,11 @@ function Users({ me }: { me: Me }) {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
     try {
-      const r = await request<{ code?: string; [k: string]: unknown }>('POST', '/invites', {
+      const r = await api.createInvite({
         ...(f.get('email') ? { email: String(f.get('email')) } : {}),
-        role: String(f.get('role')),
+        role: String(f.get('role')) as Role,
       });
-      setInvite(String(r.code ?? JSON.stringify(r)));
+      setInvite(r.code);
     } catch (err) {
       notify('error', (err as Error).message);
     }
@@ -204,7 +198,7 @@ function Orgs() {
               <tbody>
                 {p.items.map((m) => (
                   <tr key={m.user_id}>
-                    <td>{String(m.email ?? m.user_id)}</td>
+                    <td>{m.user_id}</td>
                     <td>{m.role}</td>
                   </tr>
                 ))}

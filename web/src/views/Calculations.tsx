@@ -9,6 +9,7 @@ import { navigate, useUi } from '../state/hooks';
 import { DEFAULT_FILTERS, ui, type CalcFilters, type SortKey } from '../state/ui';
 import { fixed, formatSeconds, fromHartree, fromEv, UNIT_LABEL } from '../lib/units';
 import { Empty, ErrorBox, Loading } from '../components/States';
+import { rowKeyTarget } from '../lib/keys';
 import { Status, usePreferences } from './Results';
 
 const STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'];
@@ -191,17 +192,25 @@ export function CalculationsView() {
 function VirtualTable({ rows, unit, prec, filters, sortBy }: { rows: Calculation[]; unit: DisplayUnits; prec: number; filters: CalcFilters; sortBy: (k: SortKey) => void }) {
   const scroller = useRef<HTMLDivElement>(null);
   const v = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => 34, overscan: 12 });
+  // one row in the Tab order (roving tabindex): the last one moved to, or
+  // the first one drawn when that one is scrolled out of the DOM
+  const [current, setCurrent] = useState(0);
+  const drawn = v.getVirtualItems();
+  const tabbable = drawn.some((it) => it.index === current) ? current : (drawn[0]?.index ?? 0);
   const focusRow = (i: number) => {
     const k = Math.max(0, Math.min(rows.length - 1, i));
+    setCurrent(k);
     v.scrollToIndex(k);
-    requestAnimationFrame(() => scroller.current?.querySelector<HTMLElement>(`[data-index="${k}"]`)?.focus());
+    const row = () => scroller.current?.querySelector<HTMLElement>(`[data-index="${k}"]`);
+    // a row drawn already takes the focus now; one scrolled to, once drawn
+    const now = row();
+    if (now) now.focus();
+    else requestAnimationFrame(() => row()?.focus());
   };
   const onKey = (e: KeyboardEvent, i: number, c: Calculation) => {
-    if (e.key === 'ArrowDown') (e.preventDefault(), focusRow(i + 1));
-    else if (e.key === 'ArrowUp') (e.preventDefault(), focusRow(i - 1));
-    else if (e.key === 'PageDown') (e.preventDefault(), focusRow(i + 15));
-    else if (e.key === 'PageUp') (e.preventDefault(), focusRow(i - 15));
-    else if (e.key === 'Enter') navigate(`/results/${c.id}`);
+    const to = rowKeyTarget(e.key, i, rows.length);
+    if (to !== null) (e.preventDefault(), focusRow(to));
+    else if (e.key === 'Enter' || e.key === ' ') (e.preventDefault(), navigate(`/results/${c.id}`));
   };
   return (
     <div className="vtable card" role="table" aria-label="Calculations" aria-rowcount={rows.length + 1} data-testid="calc-table">
@@ -228,8 +237,10 @@ function VirtualTable({ rows, unit, prec, filters, sortBy }: { rows: Calculation
               <div
                 key={c.id}
                 role="row"
-                tabIndex={0}
+                tabIndex={it.index === tabbable ? 0 : -1}
                 data-index={it.index}
+                data-id={c.id}
+                onFocus={() => setCurrent(it.index)}
                 aria-rowindex={it.index + 2}
                 className="vrow"
                 style={{ gridTemplateColumns: TEMPLATE, transform: `translateY(${it.start}px)`, height: it.size }}

@@ -13,6 +13,7 @@ import { broaden, modeXyz, parseG98 } from '../lib/g98';
 import { Viewer3D } from '../components/Viewer3D';
 import { Chart } from '../components/Chart';
 import { Empty, ErrorBox, Loading, QueryState } from '../components/States';
+import { Tabs } from '../components/Tabs';
 import { notify } from '../components/Toasts';
 
 export function usePreferences() {
@@ -162,31 +163,7 @@ function Result({ id }: { id: string }) {
                   </div>
                 </div>
               )}
-              <div className="tabs" role="tablist" aria-label="Result sections">
-                {TABS.map(([k, label]) => (
-                  <button
-                    key={k}
-                    role="tab"
-                    type="button"
-                    id={`tab-${k}`}
-                    aria-selected={tab === k}
-                    aria-controls={`panel-${k}`}
-                    tabIndex={tab === k ? 0 : -1}
-                    onClick={() => setTab('results', k)}
-                    onKeyDown={(e) => {
-                      const i = TABS.findIndex((t) => t[0] === tab);
-                      const n = e.key === 'ArrowRight' ? i + 1 : e.key === 'ArrowLeft' ? i - 1 : null;
-                      if (n === null) return;
-                      const next = TABS[(n + TABS.length) % TABS.length][0];
-                      setTab('results', next);
-                      document.getElementById(`tab-${next}`)?.focus();
-                    }}
-                  >
-                    {label}
-                  </button>
-                ))}
-              </div>
-              <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} className="card">
+              <Tabs id="results" label="Result sections" tabs={TABS} selected={tab} onSelect={(k) => setTab('results', k)}>
                 {tab === 'structure' && <StructureTab c={c} />}
                 {tab === 'orbitals' && <OrbitalsTab c={c} unit={unit} prec={prec} />}
                 {tab === 'optimisation' && <OptimisationTab c={c} unit={unit} />}
@@ -194,7 +171,7 @@ function Result({ id }: { id: string }) {
                 {tab === 'charges' && <ChargesTab c={c} />}
                 {tab === 'metrics' && <MetricsTab id={c.id} />}
                 {tab === 'files' && <FilesTab id={c.id} />}
-              </div>
+              </Tabs>
             </>
           );
         }}

@@ -14,6 +14,7 @@ import { notify } from '../components/Toasts';
 import { usePreferences } from './Results';
 import { NotificationSettings } from './Notifications';
 import { TwoFactorSettings } from './TwoFactor';
+import { useConfirm } from '../components/ConfirmDialog';
 
 export function SettingsView({ me }: { me: Me }) {
   const prefs = usePreferences();
@@ -142,6 +143,7 @@ function ApiKeys() {
   const [write, setWrite] = useState(true);
   const [shown, setShown] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [confirm, dialog] = useConfirm();
   const create = async (e: FormEvent) => {
     e.preventDefault();
     setError(null);
@@ -154,8 +156,8 @@ function ApiKeys() {
       setError((err as Error).message);
     }
   };
-  const revoke = async (id: string) => {
-    if (!window.confirm('Revoke this key? Programs using it stop working at once.')) return;
+  const revoke = async (id: string, label: string) => {
+    if (!(await confirm({ title: 'Revoke this key?', body: <p>Programs using {label} stop working at once.</p>, confirm: 'Revoke' }))) return;
     try {
       await api.revokeApiKey(id);
       qc.invalidateQueries({ queryKey: ['api-keys'] });
@@ -165,12 +167,13 @@ function ApiKeys() {
     }
   };
   return (
-    <div className="card stack">
+    <div className="card stack" data-testid="api-keys">
+      {dialog}
       <h2>API keys</h2>
       <form className="row" onSubmit={create}>
         <label style={{ flex: 1 }}>
           Name
-          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. laptop scripts" />
+          <input name="key_name" value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. laptop scripts" />
         </label>
         <label className="inline">
           <input type="checkbox" checked={write} onChange={(e) => setWrite(e.target.checked)} /> may write
@@ -219,7 +222,7 @@ function ApiKeys() {
                   <td>{k.revoked_at ? <span className="muted">revoked</span> : k.last_used_at ? new Date(k.last_used_at).toLocaleString() : 'never'}</td>
                   <td>
                     {!k.revoked_at && (
-                      <button type="button" className="btn small danger" onClick={() => revoke(k.id)}>
+                      <button type="button" className="btn small danger" onClick={() => revoke(k.id, k.name ? `"${k.name}"` : `qf_${k.prefix}_…`)}>
                         Revoke
                       </button>
                     )}
