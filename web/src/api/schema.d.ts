@@ -2363,14 +2363,17 @@ export interface operations {
                     filename?: string;
                     /** Format: uuid */
                     org_id?: string;
+                    /** @description SMILES only: conformers embedded (ETKDGv3, RMSD-pruned, MMFF94-minimised); the lowest is kept, and the molecule's embedding says which */
+                    conformers?: number;
                 };
                 "multipart/form-data": {
                     /** Format: binary */
                     file?: string;
                     format?: string;
                     name?: string;
-                    /** @description the spec as JSON */
-                    spec?: string;
+                    org_id?: string;
+                    /** @description as the JSON member */
+                    conformers?: string;
                 };
                 "text/plain": string;
             };
