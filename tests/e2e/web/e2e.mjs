@@ -540,11 +540,24 @@ async function main() {
           href: a?.getAttribute('href') ?? '',
           selected: a?.getAttribute('aria-selected') ?? '',
           index: a?.getAttribute('data-index') ?? '',
+          tabindex: a?.getAttribute('tabindex') ?? '',
           rowId: a?.getAttribute('data-id') ?? '',
           testid: a?.getAttribute('data-testid') ?? '',
           visibleRing: a ? getComputedStyle(a).outlineStyle !== 'none' && parseFloat(getComputedStyle(a).outlineWidth) > 0 : false,
         };
       });
+    /** the focused element once `want` holds of it: the app moves the focus
+     * after it has rendered, which a loaded machine delays, so ask again
+     * (every 100 ms, at most 5 s) before calling it wrong */
+    const focusUntil = async (what, want) => {
+      let f;
+      for (let i = 0; i < 50; i++) {
+        f = await focused();
+        if (want(f)) return f;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`${what}: the focus is on ${JSON.stringify(f)}`);
+    };
     /** press Tab (or Shift+Tab) until `want` holds of the focused element */
     const tabTo = async (what, want, { back = false, max = 60 } = {}) => {
       for (let i = 0; i < max; i++) {
@@ -591,11 +604,10 @@ async function main() {
     if (f.index !== '0') throw new Error(`Tab reached row ${f.index} of the table first, not row 0`);
     if (!f.visibleRing) throw new Error('the focused row has no focus ring');
     await kb.press('ArrowDown');
-    f = await focused();
-    if (f.index !== '1') throw new Error(`ArrowDown from row 0 focused ${JSON.stringify(f)}`);
+    // the row moved to is focused and is the table's one Tab stop
+    f = await focusUntil('ArrowDown from row 0', (x) => x.index === '1' && x.tabindex === '0');
     await kb.press('ArrowUp');
-    f = await focused();
-    if (f.index !== '0') throw new Error(`ArrowUp from row 1 focused ${JSON.stringify(f)}`);
+    f = await focusUntil('ArrowUp from row 1', (x) => x.index === '0' && x.tabindex === '0');
     const rowId = f.rowId;
     // Tab leaves the table: the other rows are not stops of their own
     await kb.press('Tab');
@@ -611,20 +623,17 @@ async function main() {
     const shownEh = parseFloat(await page.textContent('[data-testid=energy]'));
     if (Math.abs(shownEh - calc.total_energy) > 1e-4) throw new Error(`the opened calculation shows ${shownEh} Eh, its total energy is ${calc.total_energy}`);
     // the row that had the focus is gone: the focus is at the start of the content
-    f = await focused();
-    if (f.id !== 'main') throw new Error(`after opening a calculation the focus is on ${JSON.stringify(f)}`);
+    f = await focusUntil('after opening a calculation', (x) => x.id === 'main');
 
     // the result's tabs: one stop, arrows select the next one
     f = await tabTo('the selected result tab', (x) => x.role === 'tab');
     if (f.selected !== 'true' || f.text !== 'Structure') throw new Error(`Tab reached the tab ${JSON.stringify(f)}, not the selected Structure tab`);
     await kb.press('ArrowRight');
-    f = await focused();
-    if (f.role !== 'tab' || f.text !== 'Orbitals' || f.selected !== 'true') throw new Error(`ArrowRight focused ${JSON.stringify(f)}`);
+    f = await focusUntil('ArrowRight on the Structure tab', (x) => x.role === 'tab' && x.text === 'Orbitals' && x.selected === 'true');
     const panel = await page.getAttribute('[role=tabpanel]', 'aria-labelledby');
     if (panel !== f.id) throw new Error(`the panel shown belongs to ${panel}, not to ${f.id}`);
     await kb.press('ArrowLeft');
-    f = await focused();
-    if (f.text !== 'Structure' || f.selected !== 'true') throw new Error(`ArrowLeft focused ${JSON.stringify(f)}`);
+    f = await focusUntil('ArrowLeft on the Orbitals tab', (x) => x.text === 'Structure' && x.selected === 'true');
 
     // a setting: the energy unit, from Eh to eV, saved with Enter
     await tabTo('the Settings link', (x) => x.tag === 'a' && x.href === '/settings', { back: true });
@@ -652,8 +661,7 @@ async function main() {
     f = await tabTo('the Revoke button', (x) => x.tag === 'button' && x.text === 'Revoke', { max: 40 });
     await kb.press('Enter');
     await page.waitForSelector('[data-testid=confirm-dialog][open]');
-    f = await focused();
-    if (f.text !== 'Cancel') throw new Error(`the dialog opens with the focus on ${JSON.stringify(f)}, not Cancel`);
+    f = await focusUntil('the dialog opened (the focus belongs on Cancel)', (x) => x.text === 'Cancel');
     await midShot(page, 'keyboard-confirm-dialog');
     // Tab stays in the modal dialog
     await kb.press('Tab');
