@@ -507,6 +507,8 @@ async function main() {
     await page.getByLabel('Format').selectOption('smiles');
     await page.fill('[data-testid=editor]', 'CCO');
     await page.fill('input[placeholder="e.g. water"]', 'ethanol from SMILES');
+    // five conformers embedded, the lowest kept
+    await page.fill('input[name=conformers]', '5');
     await page.click('[data-testid=submit]');
     await page.waitForURL(/\/results\/[0-9a-f-]{36}$/);
     await page.waitForFunction(() => /-?\d+\.\d+ (Eh|eV|kcal\/mol|kJ\/mol)/.test(document.querySelector('[data-testid=energy]')?.textContent ?? ''), null, { timeout: 120_000 });
@@ -514,7 +516,14 @@ async function main() {
     // GFN2 ethanol is about -11.39 Eh; water's -5.07 would mean the wrong molecule
     if (!(e < -11 && e > -12)) throw new Error(`ethanol from SMILES: the page shows ${e}`);
     await page.waitForFunction(() => Number(document.querySelector('[data-testid=viewer]')?.getAttribute('data-atoms')) === 9);
-    log('ethanol from SMILES', e);
+    // the molecule says how it was made 3D, and the workspace shows it
+    const calc = await page.evaluate(async (id) => (await fetch(`/api/v1/calculations/${id}`)).json(), page.url().split('/').pop());
+    const mol = await page.evaluate(async (id) => (await fetch(`/api/v1/molecules/${id}`)).json(), calc.molecule_id);
+    const emb = mol.embedding ?? {};
+    if (emb.conformers_requested !== 5 || emb.conformer !== 0 || !(emb.conformers >= 1)) throw new Error(`the molecule's embedding is ${JSON.stringify(emb)}`);
+    await page.click('nav.sidebar a[href="/workspace"]');
+    await page.waitForFunction((n) => new RegExp(`5 conformers embedded, ${n} distinct, the lowest kept`).test(document.querySelector('[data-testid=embedding-note]')?.textContent ?? ''), emb.conformers);
+    log('ethanol from SMILES', e, 'conformers', emb.conformers);
   });
 
   /* keyboard only: from here on the page is driven by page.keyboard alone

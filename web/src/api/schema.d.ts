@@ -883,6 +883,26 @@ export interface components {
             smiles: string | null;
             /** Format: date-time */
             created_at: string;
+            /** @description how a molecule made from SMILES was made 3D (null for XYZ and SDF input) */
+            embedding?: {
+                /** @description ETKDGv3 */
+                method?: string;
+                /** @description MMFF94, or UFF where MMFF94 has no parameters */
+                force_field?: string;
+                /** @description the embedding seed that gave the structure */
+                seed?: number;
+                conformers_requested?: number;
+                /** @description distinct conformers found */
+                conformers?: number;
+                /** @description the one this molecule is (0: lowest force-field energy) */
+                conformer?: number;
+                /** @description its force-field energy, kcal/mol */
+                ff_energy_kcal?: number;
+                /** @description atoms (numbered from 1) whose configuration the SMILES leaves open */
+                unspecified_stereocentres?: number[];
+                /** @description double bonds (pairs of atoms numbered from 1) whose configuration the SMILES leaves open */
+                unspecified_double_bonds?: number[][];
+            } | null;
         };
         Submitted: {
             ids: string[];

@@ -99,9 +99,9 @@ describe('the session row', () => {
       theme: 'dark',
       activeMoleculeId: MOL,
       activeCalculationId: CALC,
-      editor: { name: 'water', format: 'xyz', text: '3\nwater\nO 0 0 0.117\nH 0 0.757 -0.467\nH 0 -0.757 -0.467\n' },
+      editor: { name: 'water', format: 'xyz', text: '3\nwater\nO 0 0 0.117\nH 0 0.757 -0.467\nH 0 -0.757 -0.467\n', conformers: 1 },
       params: { method: 'gfn1', task: 'opt', level: 'tight', solvation: 'alpb', solvent: 'methanol', charge: -1, uhf: 1 },
-      drafts: [{ id: 'd1', editor: { name: 'x', format: 'smiles', text: 'CCO' }, params: defaultState().params, saved_at: '2026-01-01T00:00:00Z' }],
+      drafts: [{ id: 'd1', editor: { name: 'x', format: 'smiles', text: 'CCO', conformers: 12 }, params: defaultState().params, saved_at: '2026-01-01T00:00:00Z' }],
       filters: { ...defaultState().filters, status: 'failed', method: 'gfn2', sort: 'total_energy', desc: false, pageSize: 500 },
       sidebarCollapsed: true,
       tabs: { results: 'orbitals' },
@@ -154,10 +154,18 @@ describe('the session row', () => {
   });
   it('restore puts the saved row into the store', async () => {
     const store = createStore<UiState>(defaultState());
-    const saved = toSessionBody({ ...defaultState(), view: '/batches', editor: { name: '', format: 'smiles', text: 'c1ccccc1' } });
+    const saved = toSessionBody({ ...defaultState(), view: '/batches', editor: { name: '', format: 'smiles', text: 'c1ccccc1', conformers: 5 } });
     await restore(store, async () => ({ ...(saved as UiSession), last_activity: null }));
     expect(store.get().view).toBe('/batches');
     expect(store.get().editor.text).toBe('c1ccccc1');
+    expect(store.get().editor.conformers).toBe(5);
+  });
+  it('a conformer count the server would refuse is not restored', () => {
+    for (const bad of [0, 51, 2.5, '7', null]) {
+      const body = toSessionBody(defaultState());
+      const row = { ...(body as UiSession), editor_content: { ...(body.editor_content as object), conformers: bad } } as UiSession;
+      expect(fromSession(row).editor.conformers).toBe(1);
+    }
   });
 });
 

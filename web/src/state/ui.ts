@@ -19,7 +19,12 @@ export interface Editor {
   name: string;
   format: InputFormat;
   text: string;
+  /** SMILES: conformers the server embeds, the lowest kept (1 to MAX_CONFORMERS) */
+  conformers: number;
 }
+
+/** the server's limit on conformers per SMILES (QF_MAX_CONFORMERS) */
+export const MAX_CONFORMERS = 50;
 
 export type SortKey = 'created_at' | 'status' | 'method' | 'task' | 'total_energy' | 'homo_lumo_gap' | 'wall';
 
@@ -82,7 +87,7 @@ export function defaultState(): UiState {
     activeMoleculeId: null,
     activeCalculationId: null,
     activeBatchId: null,
-    editor: { name: '', format: 'xyz', text: '' },
+    editor: { name: '', format: 'xyz', text: '', conformers: 1 },
     params: { ...DEFAULT_PARAMS },
     drafts: [],
     filters: { ...DEFAULT_FILTERS },
@@ -124,7 +129,9 @@ export function parseParams(v: unknown, d: Params): Params {
 
 function parseEditor(v: unknown, d: Editor): Editor {
   if (!isObj(v)) return { ...d };
-  return { name: str(v.name, d.name), format: oneOf(v.format, FORMATS, d.format), text: str(v.text, d.text) };
+  const c = v.conformers;
+  const conformers = typeof c === 'number' && Number.isInteger(c) && c >= 1 && c <= MAX_CONFORMERS ? c : d.conformers;
+  return { name: str(v.name, d.name), format: oneOf(v.format, FORMATS, d.format), text: str(v.text, d.text), conformers };
 }
 
 /** the row to PUT: every column of user_sessions that the app uses */

@@ -4,9 +4,9 @@
 import { useMemo, useRef, useState, type ChangeEvent, type DragEvent } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, ApiError } from '../api/client';
-import type { InputFormat } from '../api/types';
+import type { InputFormat, Molecule } from '../api/types';
 import { navigate, useUi } from '../state/hooks';
-import { ui, type Params } from '../state/ui';
+import { MAX_CONFORMERS, ui, type Params } from '../state/ui';
 import { formatFromName, sniffFormat, toXyz, WATER_XYZ } from '../lib/chem';
 import { buildSpec, fieldOfMessage, type ParamField } from '../lib/spec';
 import { Viewer3D } from '../components/Viewer3D';
@@ -85,6 +85,7 @@ export function WorkspaceView() {
         format: editor.format,
         data: editor.text,
         ...(editor.name.trim() ? { name: editor.name.trim() } : {}),
+        ...(editor.format === 'smiles' && editor.conformers > 1 ? { conformers: editor.conformers } : {}),
       });
       moleculeId = m.id;
       qc.setQueryData(['molecule', m.id], m);
@@ -148,6 +149,24 @@ export function WorkspaceView() {
                 ))}
               </select>
             </label>
+            {editor.format === 'smiles' && (
+              <label title="The server embeds this many conformers (ETKDGv3, MMFF94-minimised) and keeps the lowest">
+                Conformers
+                <input
+                  type="number"
+                  name="conformers"
+                  min={1}
+                  max={MAX_CONFORMERS}
+                  step={1}
+                  style={{ width: '6em' }}
+                  value={editor.conformers}
+                  onChange={(e) => {
+                    const n = Math.round(Number(e.target.value));
+                    setEditor({ conformers: Number.isFinite(n) ? Math.max(1, Math.min(MAX_CONFORMERS, n)) : 1 });
+                  }}
+                />
+              </label>
+            )}
           </div>
           <label htmlFor="editor-text">Structure</label>
           <div
@@ -195,7 +214,10 @@ export function WorkspaceView() {
 
         <div className="card">
           {preview ? (
-            <Viewer3D data={preview.data} format={preview.format} label="Structure being edited" />
+            <>
+              <Viewer3D data={preview.data} format={preview.format} label="Structure being edited" />
+              {editor.format === 'smiles' && molecule.data?.embedding && <EmbeddingNote e={molecule.data.embedding} />}
+            </>
           ) : (
             <div className="state state-empty" style={{ height: 360 }}>
               SMILES carry no coordinates: the server builds the 3D structure when you submit, and it appears here.
@@ -253,5 +275,21 @@ export function WorkspaceView() {
         )}
       </div>
     </section>
+  );
+}
+
+/** how the server made the SMILES 3D: which conformer, its energy, and the
+ * stereo the SMILES left open */
+function EmbeddingNote({ e }: { e: NonNullable<Molecule['embedding']> }) {
+  const open = (e.unspecified_stereocentres?.length ?? 0) + (e.unspecified_double_bonds?.length ?? 0);
+  return (
+    <p className="muted" data-testid="embedding-note">
+      Made 3D by {e.method ?? 'ETKDGv3'} + {e.force_field ?? 'MMFF94'}
+      {e.conformers_requested && e.conformers_requested > 1
+        ? `: ${e.conformers_requested} conformers embedded, ${e.conformers} distinct, the lowest kept`
+        : ''}
+      {typeof e.ff_energy_kcal === 'number' ? `, ${e.ff_energy_kcal.toFixed(2)} kcal/mol` : ''}
+      {open ? `; ${open} stereo element${open > 1 ? 's' : ''} left open by the SMILES` : ''}.
+    </p>
   );
 }
