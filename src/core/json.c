@@ -177,6 +177,25 @@ static int put_string(qf_buf *b, const char *s, size_t len)
 	return rc ? rc : qf_buf_append(b, "\"", 1);
 }
 
+int qf_json_write_string(qf_buf *b, const char *s, size_t len)
+{
+	return put_string(b, s, len);
+}
+
+int qf_json_write_int(qf_buf *b, long long v)
+{
+	char num[32];
+	return qf_buf_append(b, num, put_i64((int64_t)v, num));
+}
+
+int qf_json_write_real(qf_buf *b, double d)
+{
+	char num[32];
+	if (!isfinite(d))
+		return QF_EINVAL;
+	return qf_buf_append(b, num, qf_json_real(d, num));
+}
+
 /* ---- the tree -------------------------------------------------------------- */
 
 static int put(qf_buf *b, const json_t *v, int depth)

@@ -567,3 +567,81 @@ json_t *qf__row_json(qf__stmt *st, const qf__table *t, bool secrets, bool raw)
 	}
 	return o;
 }
+
+/* Column i as qf_json_write prints what qf__col_json makes of it (JSON
+ * columns as stored when raw), straight into b. The common types are
+ * written from the statement; the rest (a time that is not canonical, text
+ * that jansson would refuse) go through qf__col_json so that they come out
+ * exactly as in a tree. */
+static int col_write(qf_buf *b, qf__stmt *st, int i, const qf__column *c, bool raw)
+{
+	if (qf__stmt_col_null(st, i))
+		return qf_buf_append(b, "null", 4);
+	switch (c->type) {
+	case QF__TEXT:
+	case QF__UUID: {
+		size_t n = 0;
+		const char *s = qf__stmt_col_text(st, i, &n);
+		if (s && qf__text_valid(s, n))
+			return qf_json_write_string(b, s, n);
+		break;
+	}
+	case QF__INT:
+		return qf_json_write_int(b, (long long)qf__stmt_col_int64(st, i));
+	case QF__REAL: {
+		double d = qf__stmt_col_double(st, i);
+		return isfinite(d) ? qf_json_write_real(b, d) : qf_buf_append(b, "null", 4);
+	}
+	case QF__BOOL:
+		return qf_buf_append(b, qf__stmt_col_bool(st, i) ? "true" : "false",
+		                     qf__stmt_col_bool(st, i) ? 4 : 5);
+	case QF__TIME: {
+		char out[QF_TIME_STR];
+		const char *s = qf__stmt_col_text(st, i, NULL);
+		if (s && !qf__time_normalize(s, out))
+			return qf_json_write_string(b, out, strlen(out));
+		break;
+	}
+	case QF__JSON:
+		if (raw) {
+			/* valid JSON by the schema (jsonb; CHECK json_valid) */
+			size_t n = 0;
+			const char *s = qf__stmt_col_text(st, i, &n);
+			if (s)
+				return qf_buf_append(b, s, n);
+		}
+		break;
+	}
+	json_t *v = qf__col_json(st, i, c);
+	if (!v)
+		return QF_ENOMEM;
+	int rc = qf_json_write(b, v);
+	json_decref(v);
+	return rc;
+}
+
+static bool omitted(const char *const *omit, const char *name)
+{
+	for (size_t k = 0; omit && omit[k]; k++)
+		if (!strcmp(omit[k], name))
+			return true;
+	return false;
+}
+
+int qf__row_write(qf_buf *b, qf__stmt *st, const qf__table *t, bool secrets, int parsed,
+                  const char *const *omit)
+{
+	int rc = qf_buf_append(b, "{", 1);
+	bool first = true;
+	for (int i = 0; !rc && i < t->ncols; i++) {
+		const qf__column *c = &t->cols[i];
+		if (((c->flags & QF__C_SECRET) && !secrets) || omitted(omit, c->name))
+			continue;
+		if ((!first && (rc = qf_buf_append(b, ",", 1))) ||
+		    (rc = qf_json_write_string(b, c->name, strlen(c->name))) ||
+		    (rc = qf_buf_append(b, ":", 1)) || (rc = col_write(b, st, i, c, i != parsed)))
+			break;
+		first = false;
+	}
+	return rc ? rc : qf_buf_append(b, "}", 1);
+}

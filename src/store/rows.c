@@ -692,62 +692,73 @@ static int where_after(qf__query *q, const qf__table *t, int order, bool desc,
 	return 0;
 }
 
-int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
-                  json_t **out, qf_err *err)
+/* The SELECT of a listing of t by f (q initialised here; *order gets the
+ * order column). */
+static int list_query(qf_store *s, const qf__table *t, const qf_actor *a, const qf_store_filter *f,
+                      qf__query *q, int *order, qf_err *err)
 {
-	*out = NULL;
-	const qf__table *t;
-	int rc = find_table(table, &t, err);
-	if (rc)
-		return rc;
 	int limit = f && f->limit ? f->limit : QF_STORE_DEFAULT_LIMIT;
 	int offset = f ? f->offset : 0;
+	qf__query_init(q, s->dialect);
 	if (limit < 0 || offset < 0)
 		return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid",
 		                  "limit and offset of a listing must not be negative");
 	if (limit > QF_STORE_MAX_LIMIT)
 		limit = QF_STORE_MAX_LIMIT;
-	int order = t->time >= 0 ? t->time : t->pk[0];
+	*order = t->time >= 0 ? t->time : t->pk[0];
 	if (f && f->order_by) {
-		order = qf__table_col(t, f->order_by);
-		if (order < 0)
+		*order = qf__table_col(t, f->order_by);
+		if (*order < 0)
 			return unknown_column(t, f->order_by, err);
-		if (!(t->cols[order].flags & (QF__C_FILTER | QF__C_PK)) && order != t->time)
+		if (!(t->cols[*order].flags & (QF__C_FILTER | QF__C_PK)) && *order != t->time)
 			return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid",
 			                  "table '%s' cannot be ordered by column '%s' (not indexed)", t->name,
 			                  f->order_by);
 	}
 	bool desc = f && f->descending;
-	json_t *arr = json_array();
-	if (!arr)
-		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
-
-	qf__query q;
-	qf__query_init(&q, s->dialect);
-	qf__query_sql(&q, "SELECT ");
-	qf__query_columns(&q, t);
-	qf__query_sql(&q, " FROM \"%s\" WHERE ", t->name);
-	if ((rc = where_filter(&q, t, a, f, err)) ||
-	    (f && f->after_key && (rc = where_after(&q, t, order, desc, f, err)))) {
-		qf__query_release(&q);
-		json_decref(arr);
+	int rc;
+	qf__query_sql(q, "SELECT ");
+	qf__query_columns(q, t);
+	qf__query_sql(q, " FROM \"%s\" WHERE ", t->name);
+	if ((rc = where_filter(q, t, a, f, err)) ||
+	    (f && f->after_key && (rc = where_after(q, t, *order, desc, f, err))))
 		return rc;
-	}
 	/* NULLS LAST on both backends (their defaults differ); the key breaks
 	 * ties so that pages are stable. */
-	qf__query_sql(&q, " ORDER BY \"%s\" %s NULLS LAST", t->cols[order].name, desc ? "DESC" : "ASC");
+	qf__query_sql(q, " ORDER BY \"%s\" %s NULLS LAST", t->cols[*order].name, desc ? "DESC" : "ASC");
 	for (int i = 0; i < t->npk; i++)
-		if (t->pk[i] != order)
-			qf__query_sql(&q, ", \"%s\" %s", t->cols[t->pk[i]].name, desc ? "DESC" : "ASC");
-	qf__query_sql(&q, " LIMIT ");
-	qf__query_int(&q, limit);
-	qf__query_sql(&q, " OFFSET ");
-	qf__query_int(&q, offset);
+		if (t->pk[i] != *order)
+			qf__query_sql(q, ", \"%s\" %s", t->cols[t->pk[i]].name, desc ? "DESC" : "ASC");
+	qf__query_sql(q, " LIMIT ");
+	qf__query_int(q, limit);
+	qf__query_sql(q, " OFFSET ");
+	qf__query_int(q, offset);
+	return 0;
+}
 
+/* Where a listing's rows go: a jansson array, or JSON text. */
+typedef struct list_sink {
+	json_t *arr;             /* qf_store_list */
+	qf_buf *b;               /* qf_store_list_write */
+	const char *const *omit; /* qf_store_list_write */
+	size_t nrows;
+} list_sink;
+
+static int list_rows(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
+                     list_sink *sink, qf_err *err)
+{
+	const qf__table *t;
+	int order = 0, rc = find_table(table, &t, err);
+	if (rc)
+		return rc;
+	qf__query q;
+	if ((rc = list_query(s, t, a, f, &q, &order, err))) {
+		qf__query_release(&q);
+		return rc;
+	}
 	qf__tx tx;
 	if ((rc = qf__tx_begin(s, a, false, &tx, err))) {
 		qf__query_release(&q);
-		json_decref(arr);
 		return rc;
 	}
 	qf__stmt *st = NULL;
@@ -756,25 +767,71 @@ int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_st
 	bool raw = f && f->raw_json && t->cols[order].type != QF__JSON;
 	rc = qf__query_run(&q, tx.db, &st, err);
 	while (rc == 1) {
-		json_t *row = qf__row_json(st, t, secrets, raw);
-		if (!row || json_array_append_new(arr, row)) {
-			rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
-			break;
+		if (sink->b) {
+			int wrc = sink->nrows ? qf_buf_append(sink->b, ",", 1) : 0;
+			if (!wrc)
+				wrc = qf__row_write(sink->b, st, t, secrets,
+				                    t->cols[order].type == QF__JSON ? order : -1, sink->omit);
+			if (wrc) {
+				rc = wrc != QF_ENOMEM
+				         ? qf_err_setrc(err, QF_EINVAL, QF_CAT_VALIDATION, "store.too_large",
+				                        "the rows of table '%s' are too large to send", t->name)
+				         : qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+				break;
+			}
+		} else {
+			json_t *row = qf__row_json(st, t, secrets, raw);
+			if (!row || json_array_append_new(sink->arr, row)) {
+				rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+				break;
+			}
 		}
+		sink->nrows++;
 		rc = qf__stmt_step(st, err);
 	}
 	qf__stmt_finalize(st);
 	qf__query_release(&q);
 	if (rc < 0) {
 		qf__tx_rollback(&tx);
-		json_decref(arr);
 		return rc;
 	}
-	if ((rc = qf__tx_commit(&tx, err))) {
-		json_decref(arr);
+	return qf__tx_commit(&tx, err);
+}
+
+int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
+                  json_t **out, qf_err *err)
+{
+	*out = NULL;
+	list_sink sink = {.arr = json_array()};
+	if (!sink.arr)
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	int rc = list_rows(s, a, table, f, &sink, err);
+	if (rc) {
+		json_decref(sink.arr);
 		return rc;
 	}
-	*out = arr;
+	*out = sink.arr;
+	return 0;
+}
+
+int qf_store_list_write(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
+                        const char *const *omit, qf_buf *b, size_t *nrows, qf_err *err)
+{
+	size_t start = b->len;
+	list_sink sink = {.b = b, .omit = omit};
+	int rc = qf_buf_append(b, "[", 1);
+	if (rc)
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	if (!(rc = list_rows(s, a, table, f, &sink, err)) && qf_buf_append(b, "]", 1))
+		rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	if (rc) {
+		b->len = start;
+		if (b->data)
+			b->data[start] = '\0';
+		return rc;
+	}
+	if (nrows)
+		*nrows = sink.nrows;
 	return 0;
 }
 
