@@ -156,6 +156,12 @@
  * is a server process of ~10 MB, and the server's default max_connections is
  * 100 for every worker and server process together. */
 #define QF_MAX_PG_POOL 32
+/* Reading connections of an SQLite store besides its one writing
+ * connection: in WAL mode a read transaction on one of them waits neither
+ * for the writer (the usage log's batches, recorded results) nor for the
+ * other readers, so the HTTP threads (one per core) read at once. Each
+ * has a page cache of its own. */
+#define QF_SQLITE_READERS 2
 
 /* Bytes of one text value written through the generic store API (names,
  * messages, notes). Columns with a natural bound use a smaller one (see the

@@ -21,12 +21,15 @@
 #include "qf/limits.h"
 #include "qf/store.h"
 
-/* One connection slot. SQLite has one (its connection is shared by the
- * process's threads under the slot's lock); PostgreSQL has pool_size,
- * connected lazily. */
+/* One connection slot. SQLite has a writing one (its connection is shared
+ * by the process's threads under the slot's lock) and, for a database file,
+ * QF_SQLITE_READERS reading ones (query_only) for read transactions, which
+ * in WAL mode neither wait for the writer nor make it wait; PostgreSQL has
+ * pool_size. All connected lazily but the first. */
 typedef struct qf__slot {
 	qf__db *db;
 	bool busy;
+	bool reader; /* SQLite: read transactions only */
 	unsigned schema_gen; /* the store's schema_gen when last checked */
 } qf__slot;
 
@@ -37,7 +40,7 @@ struct qf_store {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int nslots;
-	qf__slot slots[QF_MAX_PG_POOL];
+	qf__slot slots[QF_MAX_PG_POOL > 1 + QF_SQLITE_READERS ? QF_MAX_PG_POOL : 1 + QF_SQLITE_READERS];
 	unsigned schema_gen; /* bumped when migrations ran: cached plans are stale */
 };
 
