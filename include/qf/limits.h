@@ -330,8 +330,12 @@
 #define QF_HTTP_MAX_PER_IP 128
 #define QF_HTTP_TIMEOUT_S 30
 /* Memory one connection may use for its headers and buffers (libmicrohttpd's
- * pool), and the header block we accept within it: larger headers get 431. */
-#define QF_HTTP_CONNECTION_MEMORY (128 * 1024)
+ * pool), and the header block we accept within it: larger headers get 431.
+ * Twice the header block, for margin (test_server: headers just under it
+ * are answered, over it 431); libmicrohttpd clears the pool for every request of a
+ * kept-alive connection, so a larger one costs every request (128 KiB was
+ * ~4% of a request's CPU under bench/api). */
+#define QF_HTTP_CONNECTION_MEMORY (64 * 1024)
 #define QF_HTTP_MAX_HEADER_BYTES (32 * 1024)
 /* Request bodies: JSON documents and uploads of signed-in users (a batch
  * file of 100,000 drug-like SMILES is ~6 MB; 32 MB holds a 10,000-atom SDF
