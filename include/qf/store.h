@@ -198,10 +198,13 @@ int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_st
  * qf_json_write prints of it with f->raw_json set, less the columns named
  * in omit (NULL-terminated; may be NULL), without building the rows as
  * jansson objects: for answers that carry rows as they are. *nrows (may be
- * NULL) gets the number of rows. On failure b is as it was (store.too_large
- * when b's cap was reached). */
+ * NULL) gets the number of rows; *last (may be NULL) the last row's order
+ * column and key columns as an object (what a page's cursor is made of;
+ * NULL when no row), the caller's to free. On failure b is as it was
+ * (store.too_large when b's cap was reached). */
 int qf_store_list_write(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
-                        const char *const *omit, qf_buf *b, size_t *nrows, qf_err *err);
+                        const char *const *omit, qf_buf *b, size_t *nrows, json_t **last,
+                        qf_err *err);
 /* Number of visible rows matching f (limit/offset ignored). */
 int qf_store_count(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
                    int64_t *count, qf_err *err);

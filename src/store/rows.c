@@ -741,8 +741,27 @@ typedef struct list_sink {
 	json_t *arr;             /* qf_store_list */
 	qf_buf *b;               /* qf_store_list_write */
 	const char *const *omit; /* qf_store_list_write */
+	json_t **last;           /* qf_store_list_write: the last row's order and key */
 	size_t nrows;
 } list_sink;
+
+/* The order column and the key columns of the current row, parsed. */
+static json_t *row_position(qf__stmt *st, const qf__table *t, int order)
+{
+	json_t *o = json_object();
+	if (o && json_object_set_new(o, t->cols[order].name, qf__col_json(st, order, &t->cols[order]))) {
+		json_decref(o);
+		return NULL;
+	}
+	for (int i = 0; o && i < t->npk; i++) {
+		const qf__column *c = &t->cols[t->pk[i]];
+		if (json_object_set_new(o, c->name, qf__col_json(st, t->pk[i], c))) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
 
 static int list_rows(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
                      list_sink *sink, qf_err *err)
@@ -772,6 +791,11 @@ static int list_rows(qf_store *s, const qf_actor *a, const char *table, const qf
 			if (!wrc)
 				wrc = qf__row_write(sink->b, st, t, secrets,
 				                    t->cols[order].type == QF__JSON ? order : -1, sink->omit);
+			if (!wrc && sink->last) {
+				json_decref(*sink->last);
+				if (!(*sink->last = row_position(st, t, order)))
+					wrc = QF_ENOMEM;
+			}
 			if (wrc) {
 				rc = wrc != QF_ENOMEM
 				         ? qf_err_setrc(err, QF_EINVAL, QF_CAT_VALIDATION, "store.too_large",
@@ -815,10 +839,13 @@ int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_st
 }
 
 int qf_store_list_write(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
-                        const char *const *omit, qf_buf *b, size_t *nrows, qf_err *err)
+                        const char *const *omit, qf_buf *b, size_t *nrows, json_t **last,
+                        qf_err *err)
 {
 	size_t start = b->len;
-	list_sink sink = {.b = b, .omit = omit};
+	if (last)
+		*last = NULL;
+	list_sink sink = {.b = b, .omit = omit, .last = last};
 	int rc = qf_buf_append(b, "[", 1);
 	if (rc)
 		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
@@ -828,6 +855,10 @@ int qf_store_list_write(qf_store *s, const qf_actor *a, const char *table, const
 		b->len = start;
 		if (b->data)
 			b->data[start] = '\0';
+		if (last) {
+			json_decref(*last);
+			*last = NULL;
+		}
 		return rc;
 	}
 	if (nrows)

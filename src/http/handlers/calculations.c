@@ -232,7 +232,7 @@ int h_calcs_get(qf__req *r)
 	qf_buf atoms;
 	qf_buf_init(&atoms, QF_HTTP_MAX_DOWNLOAD);
 	rc = where ? qf_store_list_write(r->srv->store, &r->actor, "atomic_properties", &f, atom_hidden,
-	                                 &atoms, NULL, &r->err)
+	                                 &atoms, NULL, NULL, &r->err)
 	           : qf__fail(r, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	json_decref(where);
 	json_t *raw = rc ? NULL : qf_json_raw(atoms.data, atoms.len);
