@@ -685,11 +685,37 @@ int qf__row_write(qf_buf *b, qf__stmt *st, const qf__table *t, bool secrets, int
 		const qf__column *c = &t->cols[i];
 		if (((c->flags & QF__C_SECRET) && !secrets) || omitted(omit, c->name))
 			continue;
-		if ((!first && (rc = qf_buf_append(b, ",", 1))) ||
-		    (rc = qf_json_write_string(b, c->name, strlen(c->name))) ||
-		    (rc = qf_buf_append(b, ":", 1)) || (rc = col_write(b, st, i, c, i != parsed)))
-			break;
+		/* ',"name":' in one piece (the catalogue's names need no escaping),
+		 * with the value when it is a number: a row is mostly those */
+		char piece[96];
+		size_t nl = strlen(c->name), n = 0;
+		if (nl + 4 + 32 > sizeof(piece) || strpbrk(c->name, "\"\\")) {
+			if ((!first && (rc = qf_buf_append(b, ",", 1))) ||
+			    (rc = qf_json_write_string(b, c->name, nl)) || (rc = qf_buf_append(b, ":", 1)) ||
+			    (rc = col_write(b, st, i, c, i != parsed)))
+				break;
+			first = false;
+			continue;
+		}
+		if (!first)
+			piece[n++] = ',';
+		piece[n++] = '"';
+		memcpy(piece + n, c->name, nl);
+		n += nl;
+		piece[n++] = '"';
+		piece[n++] = ':';
 		first = false;
+		if (c->type == QF__REAL && !qf__stmt_col_null(st, i)) {
+			double d = qf__stmt_col_double(st, i);
+			if (isfinite(d)) {
+				n += qf_json_real(d, piece + n);
+				rc = qf_buf_append(b, piece, n);
+				continue;
+			}
+		}
+		if ((rc = qf_buf_append(b, piece, n)))
+			break;
+		rc = col_write(b, st, i, c, i != parsed);
 	}
 	return rc ? rc : qf_buf_append(b, "}", 1);
 }
