@@ -5,6 +5,7 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,13 +221,46 @@ void qf__query_value(qf__query *q, const qf__column *c, const json_t *v)
 	}
 }
 
-void qf__query_columns(qf__query *q, const qf__table *t)
+static void columns_of(qf__query *q, const qf__table *t)
 {
 	for (int i = 0; i < t->ncols; i++) {
 		if (i)
 			qf__query_sql(q, ", ");
 		qf__query_ident(q, t->cols[i].name);
 	}
+}
+
+/* Every catalogue table's column list, made once: every SELECT of a row
+ * starts with one. */
+#define MAX_CATALOG 64
+static char *column_lists[MAX_CATALOG];
+static size_t column_lens[MAX_CATALOG];
+static pthread_once_t column_once = PTHREAD_ONCE_INIT;
+
+static void column_lists_init(void)
+{
+	for (int i = 0; i < qf__catalog_count() && i < MAX_CATALOG; i++) {
+		qf__query q;
+		qf__query_init(&q, QF__SQLITE);
+		columns_of(&q, qf__catalog_at(i));
+		if (!q.rc)
+			column_lists[i] = qf_buf_detach(&q.sql, &column_lens[i]);
+		qf__query_release(&q);
+	}
+}
+
+void qf__query_columns(qf__query *q, const qf__table *t)
+{
+	pthread_once(&column_once, column_lists_init);
+	for (int i = 0; i < qf__catalog_count() && i < MAX_CATALOG; i++) {
+		if (qf__catalog_at(i) == t && column_lists[i]) {
+			int rc = qf_buf_append(&q->sql, column_lists[i], column_lens[i]);
+			if (rc && !q->rc)
+				q->rc = rc;
+			return;
+		}
+	}
+	columns_of(q, t);
 }
 
 int qf__param_bind(const qf__param *p, qf__stmt *st, int i)
