@@ -710,27 +710,43 @@ static bool omitted(const char *const *omit, const char *name)
 	return false;
 }
 
-int qf__row_write(qf_buf *b, qf__stmt *st, const qf__table *t, bool secrets, int parsed,
-                  const char *const *omit)
+int qf__row_plan(const qf__table *t, bool secrets, const char *const *omit, unsigned char *plan,
+                 int max)
+{
+	if (t->ncols > max)
+		return QF_EINVAL;
+	for (int i = 0; i < t->ncols; i++) {
+		const qf__column *c = &t->cols[i];
+		plan[i] = 0;
+		if (((c->flags & QF__C_SECRET) && !secrets) || omitted(omit, c->name))
+			plan[i] |= QF__ROW_SKIP;
+		if (strlen(c->name) + 4 + 32 > 96 || strpbrk(c->name, "\"\\"))
+			plan[i] |= QF__ROW_ESCAPE;
+	}
+	return 0;
+}
+
+int qf__row_write(qf_buf *b, qf__stmt *st, const qf__table *t, const unsigned char *plan,
+                  int parsed)
 {
 	int rc = qf_buf_append(b, "{", 1);
 	bool first = true;
 	for (int i = 0; !rc && i < t->ncols; i++) {
 		const qf__column *c = &t->cols[i];
-		if (((c->flags & QF__C_SECRET) && !secrets) || omitted(omit, c->name))
+		if (plan[i] & QF__ROW_SKIP)
 			continue;
-		/* ',"name":' in one piece (the catalogue's names need no escaping),
-		 * with the value when it is a number: a row is mostly those */
-		char piece[96];
-		size_t nl = strlen(c->name), n = 0;
-		if (nl + 4 + 32 > sizeof(piece) || strpbrk(c->name, "\"\\")) {
+		if (plan[i] & QF__ROW_ESCAPE) {
 			if ((!first && (rc = qf_buf_append(b, ",", 1))) ||
-			    (rc = qf_json_write_string(b, c->name, nl)) || (rc = qf_buf_append(b, ":", 1)) ||
-			    (rc = col_write(b, st, i, c, i != parsed)))
+			    (rc = qf_json_write_string(b, c->name, strlen(c->name))) ||
+			    (rc = qf_buf_append(b, ":", 1)) || (rc = col_write(b, st, i, c, i != parsed)))
 				break;
 			first = false;
 			continue;
 		}
+		/* ',"name":' in one piece (a plain name needs no escaping), with
+		 * the value when it is a real: a row is mostly those */
+		char piece[96];
+		size_t nl = strlen(c->name), n = 0;
 		if (!first)
 			piece[n++] = ',';
 		piece[n++] = '"';

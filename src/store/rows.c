@@ -784,13 +784,18 @@ static int list_rows(qf_store *s, const qf_actor *a, const char *table, const qf
 	bool secrets = qf__scope_secrets(a);
 	/* the order column stays parsed: a page's cursor is made of it */
 	bool raw = f && f->raw_json && t->cols[order].type != QF__JSON;
-	rc = qf__query_run(&q, tx.db, &st, err);
+	unsigned char plan[QF__MAX_PARAMS];
+	if (sink->b && qf__row_plan(t, secrets, sink->omit, plan, (int)sizeof(plan)))
+		rc = qf_err_set(err, QF_CAT_SYSTEM, "store.error", "table '%s' has too many columns",
+		                t->name);
+	else
+		rc = qf__query_run(&q, tx.db, &st, err);
 	while (rc == 1) {
 		if (sink->b) {
 			int wrc = sink->nrows ? qf_buf_append(sink->b, ",", 1) : 0;
 			if (!wrc)
-				wrc = qf__row_write(sink->b, st, t, secrets,
-				                    t->cols[order].type == QF__JSON ? order : -1, sink->omit);
+				wrc = qf__row_write(sink->b, st, t, plan,
+				                    t->cols[order].type == QF__JSON ? order : -1);
 			if (!wrc && sink->last) {
 				json_decref(*sink->last);
 				if (!(*sink->last = row_position(st, t, order)))

@@ -216,12 +216,18 @@ int qf__value_check(const qf__table *t, const qf__column *c, const json_t *v, qf
  * nodes of their stored text (for an answer written by qf_json_write),
  * not parsed. */
 json_t *qf__row_json(qf__stmt *st, const qf__table *t, bool secrets, bool raw);
+/* How qf__row_write writes each column of t (plan gets t->ncols entries,
+ * at most max, else QF_EINVAL): left out when secret and not secrets or
+ * named in omit (NULL-terminated, may be NULL). Made once per listing. */
+#define QF__ROW_SKIP 1u
+#define QF__ROW_ESCAPE 2u /* a name to escape or too long for the fast path */
+int qf__row_plan(const qf__table *t, bool secrets, const char *const *omit, unsigned char *plan,
+                 int max);
 /* The current row as qf_json_write prints qf__row_json(st, t, secrets,
- * raw = true) of it, appended to b, without the columns named in omit
- * (NULL-terminated, may be NULL); column `parsed` (-1: none) as if not raw.
- * 0, or as qf_json_write fails. */
-int qf__row_write(qf_buf *b, qf__stmt *st, const qf__table *t, bool secrets, int parsed,
-                  const char *const *omit);
+ * raw = true) of it, less the columns the plan skips, appended to b;
+ * column `parsed` (-1: none) as if not raw. 0, or as qf_json_write fails. */
+int qf__row_write(qf_buf *b, qf__stmt *st, const qf__table *t, const unsigned char *plan,
+                  int parsed);
 /* Column i of the current row as JSON for column c. */
 json_t *qf__col_json(qf__stmt *st, int i, const qf__column *c);
 
