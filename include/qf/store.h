@@ -205,6 +205,14 @@ int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_st
 int qf_store_list_write(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
                         const char *const *omit, qf_buf *b, size_t *nrows, json_t **last,
                         qf_err *err);
+/* The row qf_store_get_raw gives, appended to b as the JSON object that
+ * qf_json_write prints of it, less the columns named in omit, without a
+ * jansson tree; *picked (may be NULL) gets the columns named in pick
+ * (NULL-terminated) parsed, as an object, the caller's to free. Errors as
+ * qf_store_get's; on failure b is as it was. */
+int qf_store_get_write(qf_store *s, const qf_actor *a, const char *table, const char *id,
+                       const char *const *omit, qf_buf *b, const char *const *pick,
+                       json_t **picked, qf_err *err);
 /* Number of visible rows matching f (limit/offset ignored). */
 int qf_store_count(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
                    int64_t *count, qf_err *err);

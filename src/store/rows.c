@@ -359,10 +359,42 @@ int qf_store_insert_many(qf_store *s, const qf_actor *a, const char *table, cons
 
 /* ---- get ------------------------------------------------------------------------ */
 
+/* Where a got row goes: a jansson object (*out), or JSON text appended to
+ * b less the omitted columns, with the picked columns parsed (*picked). */
+typedef struct get_sink {
+	qf_buf *b;
+	const char *const *omit, *const *pick;
+	json_t **picked;
+} get_sink;
+
+/* The columns named in pick of the current row, parsed, as an object. */
+static json_t *row_pick(qf__stmt *st, const qf__table *t, const char *const *pick)
+{
+	json_t *o = json_object();
+	for (size_t k = 0; o && pick && pick[k]; k++) {
+		int ci = qf__table_col(t, pick[k]);
+		if (ci >= 0 && json_object_set_new(o, pick[k], qf__col_json(st, ci, &t->cols[ci]))) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return o;
+}
+
+static int get_row_to(qf_store *s, const qf_actor *a, const char *table, const char *id, bool raw,
+                      json_t **out, get_sink *sink, qf_err *err);
+
 static int get_row(qf_store *s, const qf_actor *a, const char *table, const char *id, bool raw,
                    json_t **out, qf_err *err)
 {
-	*out = NULL;
+	return get_row_to(s, a, table, id, raw, out, NULL, err);
+}
+
+static int get_row_to(qf_store *s, const qf_actor *a, const char *table, const char *id, bool raw,
+                      json_t **out, get_sink *sink, qf_err *err)
+{
+	if (out)
+		*out = NULL;
 	const qf__table *t;
 	pkey k;
 	int rc = find_table(table, &t, err);
@@ -386,8 +418,21 @@ static int get_row(qf_store *s, const qf_actor *a, const char *table, const char
 	qf__query_sql(&q, " AND ");
 	qf__scope_where(&q, t, a, QF__OP_READ);
 	qf__stmt *st = NULL;
+	unsigned char plan[QF__MAX_PARAMS];
+	size_t start = sink ? sink->b->len : 0;
 	rc = qf__query_run(&q, tx.db, &st, err);
-	if (rc == 1) {
+	if (rc == 1 && sink) {
+		int wrc = qf__row_plan(t, qf__scope_secrets(a), sink->omit, plan, (int)sizeof(plan));
+		if (!wrc)
+			wrc = qf__row_write(sink->b, st, t, plan, -1);
+		if (!wrc && sink->picked && !(*sink->picked = row_pick(st, t, sink->pick)))
+			wrc = QF_ENOMEM;
+		rc = !wrc ? 0
+		     : wrc == QF_ENOMEM
+		         ? qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory")
+		         : qf_err_setrc(err, QF_EINVAL, QF_CAT_VALIDATION, "store.too_large",
+		                        "the row of table '%s' is too large to send", t->name);
+	} else if (rc == 1) {
 		rc = 0;
 		if (!(*out = qf__row_json(st, t, qf__scope_secrets(a), raw)))
 			rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
@@ -397,15 +442,34 @@ static int get_row(qf_store *s, const qf_actor *a, const char *table, const char
 	qf__stmt_finalize(st);
 	qf__query_release(&q);
 	pkey_release(&k);
-	if (rc) {
+	if (!rc)
+		rc = qf__tx_commit(&tx, err);
+	else
 		qf__tx_rollback(&tx);
-		return rc;
-	}
-	if ((rc = qf__tx_commit(&tx, err))) {
+	if (rc && out) {
 		json_decref(*out);
 		*out = NULL;
 	}
+	if (rc && sink) {
+		sink->b->len = start;
+		if (sink->b->data)
+			sink->b->data[start] = '\0';
+		if (sink->picked) {
+			json_decref(*sink->picked);
+			*sink->picked = NULL;
+		}
+	}
 	return rc;
+}
+
+int qf_store_get_write(qf_store *s, const qf_actor *a, const char *table, const char *id,
+                       const char *const *omit, qf_buf *b, const char *const *pick,
+                       json_t **picked, qf_err *err)
+{
+	if (picked)
+		*picked = NULL;
+	get_sink sink = {.b = b, .omit = omit, .pick = pick, .picked = picked};
+	return get_row_to(s, a, table, id, true, NULL, &sink, err);
 }
 
 int qf_store_get(qf_store *s, const qf_actor *a, const char *table, const char *id, json_t **out,
