@@ -230,6 +230,7 @@ int h_calcs_get(qf__req *r)
 	qf__hidden_columns("calculations", hidden, sizeof(hidden) / sizeof(hidden[0]));
 	qf_buf *b = &r->out;
 	qf_buf_clear(b);
+	qf_buf_reserve(b, 32 * 1024); /* a 40-atom result is ~20 KB: grown once */
 	json_t *picked = NULL;
 	rc = qf_store_get_write(r->srv->store, &r->actor, "calculations", id, hidden, b, pick, &picked,
 	                        &r->err);
