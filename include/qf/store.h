@@ -209,7 +209,8 @@ int qf_store_list_write(qf_store *s, const qf_actor *a, const char *table, const
  * qf_json_write prints of it, less the columns named in omit, without a
  * jansson tree; *picked (may be NULL) gets the columns named in pick
  * (NULL-terminated) parsed, as an object, the caller's to free. Errors as
- * qf_store_get's; on failure b is as it was. */
+ * qf_store_get's; on failure b is as it was. b may be NULL: only the
+ * picked columns, then. */
 int qf_store_get_write(qf_store *s, const qf_actor *a, const char *table, const char *id,
                        const char *const *omit, qf_buf *b, const char *const *pick,
                        json_t **picked, qf_err *err);

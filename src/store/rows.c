@@ -419,11 +419,12 @@ static int get_row_to(qf_store *s, const qf_actor *a, const char *table, const c
 	qf__scope_where(&q, t, a, QF__OP_READ);
 	qf__stmt *st = NULL;
 	unsigned char plan[QF__MAX_PARAMS];
-	size_t start = sink ? sink->b->len : 0;
+	size_t start = sink && sink->b ? sink->b->len : 0;
 	rc = qf__query_run(&q, tx.db, &st, err);
 	if (rc == 1 && sink) {
-		int wrc = qf__row_plan(t, qf__scope_secrets(a), sink->omit, plan, (int)sizeof(plan));
-		if (!wrc)
+		int wrc = 0;
+		if (sink->b && !(wrc = qf__row_plan(t, qf__scope_secrets(a), sink->omit, plan,
+		                                    (int)sizeof(plan))))
 			wrc = qf__row_write(sink->b, st, t, plan, -1);
 		if (!wrc && sink->picked && !(*sink->picked = row_pick(st, t, sink->pick)))
 			wrc = QF_ENOMEM;
@@ -451,9 +452,11 @@ static int get_row_to(qf_store *s, const qf_actor *a, const char *table, const c
 		*out = NULL;
 	}
 	if (rc && sink) {
-		sink->b->len = start;
-		if (sink->b->data)
-			sink->b->data[start] = '\0';
+		if (sink->b) {
+			sink->b->len = start;
+			if (sink->b->data)
+				sink->b->data[start] = '\0';
+		}
 		if (sink->picked) {
 			json_decref(*sink->picked);
 			*sink->picked = NULL;

@@ -259,8 +259,10 @@ int h_calcs_get(qf__req *r)
 	json_decref(where);
 	if (rc)
 		return rc;
+	static const char *const summary_cols[] = {"name", "formula", "natoms", "smiles", NULL};
 	json_t *mol = NULL, *summary = NULL;
-	if (mid[0] && !qf_store_get_raw(r->srv->store, &r->actor, "molecules", mid, &mol, &r->err))
+	if (mid[0] && !qf_store_get_write(r->srv->store, &r->actor, "molecules", mid, NULL, NULL,
+	                                  summary_cols, &mol, &r->err))
 		summary = json_pack("{s:O,s:O,s:O,s:O?}", "name", json_object_get(mol, "name"), "formula",
 		                    json_object_get(mol, "formula"), "natoms",
 		                    json_object_get(mol, "natoms"), "smiles", json_object_get(mol, "smiles"));
