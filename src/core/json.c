@@ -187,9 +187,10 @@ static int digit_gen(diyfp W, diyfp Wp, uint64_t delta, char *buf, int *K)
 	uint64_t wp_w = Wp.f - W.f;
 	uint32_t p1 = (uint32_t)(Wp.f >> sh);
 	uint64_t p2 = Wp.f & (one - 1);
-	int kappa = 10;
-	while (kappa > 1 && p1 < pow10_32[kappa - 1])
-		kappa--;
+	/* decimal digits of p1 (> 0): from its bit length (1233 / 4096 ~ log10 2) */
+	int kappa = ((32 - __builtin_clz(p1)) * 1233) >> 12;
+	if (kappa < 10 && p1 >= pow10_32[kappa])
+		kappa++;
 	int len = 0;
 	uint64_t rest, ten_kappa;
 	for (;;) {
@@ -249,7 +250,8 @@ static int grisu2(double a, char *buf, int *K)
 	v = diy_normalize(v);
 	/* a cached 10^k bringing the product's exponent into [-60, -32] */
 	pthread_once(&pow10_once, pow10_init);
-	int i = (int)ceil(((-61 - mp.e) * 0.30102999566398114 - POW_MIN) / POW_STEP);
+	/* k ~ (-61 - e) log10 2 (78913 / 2^18), then the table's step up */
+	int i = ((((-61 - mp.e) * 78913) >> 18) - POW_MIN + POW_STEP - 1) / POW_STEP;
 	if (i < 0)
 		i = 0;
 	if (i >= POW_N)
