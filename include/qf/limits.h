@@ -160,7 +160,7 @@
  * connection: in WAL mode a read transaction on one of them waits neither
  * for the writer (the usage log's batches, recorded results) nor for the
  * other readers, so the HTTP threads (one per core) read at once. Each
- * has a page cache of its own. */
+ * has a page cache of its own (8 MiB; the writer's is 32 MiB). */
 #define QF_SQLITE_READERS 2
 
 /* Bytes of one text value written through the generic store API (names,

@@ -80,8 +80,11 @@ static int slot_connect(qf_store *s, qf__slot *sl, qf_err *err)
 		return qf__pg_connect(&sl->db, s->target, err);
 	int rc = qf__sqlite_open(&sl->db, s->target, s->opts.busy_timeout_ms, err);
 	/* a reading slot cannot write: a read transaction that did would
-	 * fail here, loudly, rather than race the writing slot for the lock */
-	if (!rc && sl->reader && (rc = qf__db_exec(sl->db, "PRAGMA query_only = ON", err))) {
+	 * fail here, loudly, rather than race the writing slot for the lock;
+	 * and its page cache is a quarter of the writer's (8 MiB: an answer
+	 * reads a few pages; what a recording batch needs is the writer's) */
+	if (!rc && sl->reader &&
+	    (rc = qf__db_exec(sl->db, "PRAGMA query_only = ON; PRAGMA cache_size = -8192", err))) {
 		qf__db_close(sl->db);
 		sl->db = NULL;
 	}
