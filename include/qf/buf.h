@@ -21,6 +21,9 @@ void qf_buf_init(qf_buf *b, size_t cap);
 void qf_buf_release(qf_buf *b);
 void qf_buf_clear(qf_buf *b);
 int qf_buf_append(qf_buf *b, const void *data, size_t len);
+/* Room for extra more bytes without growing again (an answer whose size is
+ * known roughly: fewer copies on the way); QF_EINVAL past the cap. */
+int qf_buf_reserve(qf_buf *b, size_t extra);
 int qf_buf_puts(qf_buf *b, const char *s);
 int qf_buf_printf(qf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int qf_buf_vprintf(qf_buf *b, const char *fmt, va_list ap);

@@ -38,6 +38,15 @@ bool qf_json_is_raw(const json_t *v, const char **text, size_t *len);
  * or QF_ENOMEM; on failure b holds a partial text. */
 int qf_json_write(qf_buf *b, const json_t *v);
 
+/* One value as qf_json_write prints it, appended to b (0, or as
+ * qf_json_write fails): a string of len bytes (escaped as jansson escapes,
+ * not checked for UTF-8: the caller's text is valid), an integer, a real
+ * (QF_EINVAL when not finite). For answers written straight from a store's
+ * rows, without a tree. */
+int qf_json_write_string(qf_buf *b, const char *s, size_t len);
+int qf_json_write_int(qf_buf *b, long long v);
+int qf_json_write_real(qf_buf *b, double d);
+
 /* The shortest text of d (finite) that reads back as d, as qf_json_write
  * prints it; out needs 32 bytes. Its length. */
 size_t qf_json_real(double d, char *out);

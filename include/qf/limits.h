@@ -156,6 +156,12 @@
  * is a server process of ~10 MB, and the server's default max_connections is
  * 100 for every worker and server process together. */
 #define QF_MAX_PG_POOL 32
+/* Reading connections of an SQLite store besides its one writing
+ * connection: in WAL mode a read transaction on one of them waits neither
+ * for the writer (the usage log's batches, recorded results) nor for the
+ * other readers, so the HTTP threads (one per core) read at once. Each
+ * has a page cache of its own (8 MiB; the writer's is 32 MiB). */
+#define QF_SQLITE_READERS 2
 
 /* Bytes of one text value written through the generic store API (names,
  * messages, notes). Columns with a natural bound use a smaller one (see the
@@ -324,8 +330,12 @@
 #define QF_HTTP_MAX_PER_IP 128
 #define QF_HTTP_TIMEOUT_S 30
 /* Memory one connection may use for its headers and buffers (libmicrohttpd's
- * pool), and the header block we accept within it: larger headers get 431. */
-#define QF_HTTP_CONNECTION_MEMORY (128 * 1024)
+ * pool), and the header block we accept within it: larger headers get 431.
+ * Twice the header block, for margin (test_server: headers just under it
+ * are answered, over it 431); libmicrohttpd clears the pool for every request of a
+ * kept-alive connection, so a larger one costs every request (128 KiB was
+ * ~4% of a request's CPU under bench/api). */
+#define QF_HTTP_CONNECTION_MEMORY (64 * 1024)
 #define QF_HTTP_MAX_HEADER_BYTES (32 * 1024)
 /* Request bodies: JSON documents and uploads of signed-in users (a batch
  * file of 100,000 drug-like SMILES is ~6 MB; 32 MB holds a 10,000-atom SDF

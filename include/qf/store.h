@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qf/buf.h"
 #include "qf/err.h"
 #include "qf/job.h"
 #include "qf/uuid.h"
@@ -193,6 +194,26 @@ typedef struct qf_store_filter {
 /* *out gets a JSON array of rows. */
 int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
                   json_t **out, qf_err *err);
+/* The listing qf_store_list gives, appended to b as the JSON array that
+ * qf_json_write prints of it with f->raw_json set, less the columns named
+ * in omit (NULL-terminated; may be NULL), without building the rows as
+ * jansson objects: for answers that carry rows as they are. *nrows (may be
+ * NULL) gets the number of rows; *last (may be NULL) the last row's order
+ * column and key columns as an object (what a page's cursor is made of;
+ * NULL when no row), the caller's to free. On failure b is as it was
+ * (store.too_large when b's cap was reached). */
+int qf_store_list_write(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
+                        const char *const *omit, qf_buf *b, size_t *nrows, json_t **last,
+                        qf_err *err);
+/* The row qf_store_get_raw gives, appended to b as the JSON object that
+ * qf_json_write prints of it, less the columns named in omit, without a
+ * jansson tree; *picked (may be NULL) gets the columns named in pick
+ * (NULL-terminated) parsed, as an object, the caller's to free. Errors as
+ * qf_store_get's; on failure b is as it was. b may be NULL: only the
+ * picked columns, then. */
+int qf_store_get_write(qf_store *s, const qf_actor *a, const char *table, const char *id,
+                       const char *const *omit, qf_buf *b, const char *const *pick,
+                       json_t **picked, qf_err *err);
 /* Number of visible rows matching f (limit/offset ignored). */
 int qf_store_count(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
                    int64_t *count, qf_err *err);

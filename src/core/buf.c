@@ -50,9 +50,15 @@ static int grow(qf_buf *b, size_t extra)
 	return 0;
 }
 
+int qf_buf_reserve(qf_buf *b, size_t extra)
+{
+	return grow(b, extra);
+}
+
 int qf_buf_append(qf_buf *b, const void *data, size_t len)
 {
-	int rc = grow(b, len);
+	/* room already (the NUL included) and within the cap: no grow() */
+	int rc = len < b->alloc - b->len && b->len + len <= b->cap ? 0 : grow(b, len);
 	if (rc)
 		return rc;
 	if (len)

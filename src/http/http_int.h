@@ -393,6 +393,10 @@ int qf__get_row(qf__req *r, const char *table, const char *id, json_t **out);
 int qf__get_row_raw(qf__req *r, const char *table, const char *id, json_t **out);
 /* A row for the client: secret columns and internal columns removed. */
 json_t *qf__public_row(const char *table, json_t *row);
+/* The columns qf__public_row removes from a row of table, NULL-terminated
+ * in out (max entries with the NULL): for rows written straight from the
+ * store (qf_store_list_write). */
+void qf__hidden_columns(const char *table, const char **out, size_t max);
 /* The user's platform role may write (researcher or admin). */
 bool qf__may_write(const qf__req *r);
 /* A JSON body's member of a type, or an error naming it. */

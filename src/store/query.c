@@ -5,6 +5,7 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,10 @@
 
 void qf__query_init(qf__query *q, qf__dialect d)
 {
-	memset(q, 0, sizeof(*q));
+	/* not the parameters (160 of them, 14 KB): add() clears each it uses */
 	q->dialect = d;
+	q->n = 0;
+	q->rc = 0;
 	qf_buf_init(&q->sql, QF__MAX_SQL);
 }
 
@@ -36,11 +39,42 @@ void qf__query_release(qf__query *q)
 	qf_buf_release(&q->sql);
 }
 
+/* Whether fmt converts nothing but "%s" (and "%%"): the store's SQL
+ * fragments nearly all, which are then copied without vsnprintf (a
+ * statement is built of a few dozen of them, every request). */
+static bool only_strings(const char *fmt)
+{
+	for (const char *p = strchr(fmt, '%'); p; p = strchr(p + 2, '%'))
+		if (p[1] != 's' && p[1] != '%')
+			return false;
+	return true;
+}
+
 void qf__query_sql(qf__query *q, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int rc = qf_buf_vprintf(&q->sql, fmt, ap);
+	int rc = 0;
+	if (only_strings(fmt)) {
+		const char *run = fmt, *p;
+		while (!rc && (p = strchr(run, '%'))) {
+			if (p > run)
+				rc = qf_buf_append(&q->sql, run, (size_t)(p - run));
+			if (rc)
+				break;
+			if (p[1] == '%') {
+				rc = qf_buf_append(&q->sql, "%", 1);
+			} else {
+				const char *a = va_arg(ap, const char *);
+				rc = qf_buf_puts(&q->sql, a ? a : "(null)");
+			}
+			run = p + 2;
+		}
+		if (!rc && *run)
+			rc = qf_buf_puts(&q->sql, run);
+	} else {
+		rc = qf_buf_vprintf(&q->sql, fmt, ap);
+	}
 	va_end(ap);
 	if (rc && !q->rc)
 		q->rc = rc;
@@ -48,7 +82,13 @@ void qf__query_sql(qf__query *q, const char *fmt, ...)
 
 void qf__query_ident(qf__query *q, const char *name)
 {
-	qf__query_sql(q, "\"%s\"", name);
+	int rc = qf_buf_append(&q->sql, "\"", 1);
+	if (!rc)
+		rc = qf_buf_puts(&q->sql, name);
+	if (!rc)
+		rc = qf_buf_append(&q->sql, "\"", 1);
+	if (rc && !q->rc)
+		q->rc = rc;
 }
 
 static qf__param *add(qf__query *q, qf__pkind kind)
@@ -181,13 +221,46 @@ void qf__query_value(qf__query *q, const qf__column *c, const json_t *v)
 	}
 }
 
-void qf__query_columns(qf__query *q, const qf__table *t)
+static void columns_of(qf__query *q, const qf__table *t)
 {
 	for (int i = 0; i < t->ncols; i++) {
 		if (i)
 			qf__query_sql(q, ", ");
 		qf__query_ident(q, t->cols[i].name);
 	}
+}
+
+/* Every catalogue table's column list, made once: every SELECT of a row
+ * starts with one. */
+#define MAX_CATALOG 64
+static char *column_lists[MAX_CATALOG];
+static size_t column_lens[MAX_CATALOG];
+static pthread_once_t column_once = PTHREAD_ONCE_INIT;
+
+static void column_lists_init(void)
+{
+	for (int i = 0; i < qf__catalog_count() && i < MAX_CATALOG; i++) {
+		qf__query q;
+		qf__query_init(&q, QF__SQLITE);
+		columns_of(&q, qf__catalog_at(i));
+		if (!q.rc)
+			column_lists[i] = qf_buf_detach(&q.sql, &column_lens[i]);
+		qf__query_release(&q);
+	}
+}
+
+void qf__query_columns(qf__query *q, const qf__table *t)
+{
+	pthread_once(&column_once, column_lists_init);
+	for (int i = 0; i < qf__catalog_count() && i < MAX_CATALOG; i++) {
+		if (qf__catalog_at(i) == t && column_lists[i]) {
+			int rc = qf_buf_append(&q->sql, column_lists[i], column_lens[i]);
+			if (rc && !q->rc)
+				q->rc = rc;
+			return;
+		}
+	}
+	columns_of(q, t);
 }
 
 int qf__param_bind(const qf__param *p, qf__stmt *st, int i)
@@ -277,17 +350,23 @@ static bool leap(int y)
 
 int qf__time_normalize(const char *in, char out[QF_TIME_STR])
 {
-	int y, mo, d, h, mi, s, n = 0;
-	char sep;
-	if (!in || sscanf(in, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &s, &n) != 7)
+	/* the fields exactly where RFC 3339 puts them, read without sscanf (every
+	 * time column of every row read goes through here) */
+	if (!in)
 		return QF_EINVAL;
-	/* sscanf skips blanks before numbers: the fields must be exactly where
-	 * RFC 3339 puts them. */
-	if (n != 19 || in[4] != '-' || in[7] != '-' || in[13] != ':' || in[16] != ':')
-		return QF_EINVAL;
-	for (int i = 0; i < 19; i++)
+	for (int i = 0; i < 19; i++) {
+		if (!in[i])
+			return QF_EINVAL;
 		if (i != 4 && i != 7 && i != 10 && i != 13 && i != 16 && (in[i] < '0' || in[i] > '9'))
 			return QF_EINVAL;
+	}
+	if (in[4] != '-' || in[7] != '-' || in[13] != ':' || in[16] != ':')
+		return QF_EINVAL;
+#define DIGITS2(i) ((in[i] - '0') * 10 + (in[(i) + 1] - '0'))
+	int y = DIGITS2(0) * 100 + DIGITS2(2), mo = DIGITS2(5), d = DIGITS2(8), h = DIGITS2(11),
+	    mi = DIGITS2(14), s = DIGITS2(17), n = 19;
+#undef DIGITS2
+	char sep = in[10];
 	if (sep != 'T' && sep != 't' && sep != ' ')
 		return QF_EINVAL;
 	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -317,10 +396,13 @@ int qf__time_normalize(const char *in, char out[QF_TIME_STR])
 		return QF_EINVAL;
 	if (*p)
 		return QF_EINVAL;
-	/* The digits were checked above; the casts tell the compiler the widths. */
-	snprintf(out, QF_TIME_STR, "%04u-%02u-%02uT%02u:%02u:%02u.%.3sZ", (unsigned)y % 10000u,
-	         (unsigned)mo % 100u, (unsigned)d % 100u, (unsigned)h % 100u, (unsigned)mi % 100u,
-	         (unsigned)s % 100u, ms);
+	/* the digits as they are (checked above), "T", milliseconds, "Z" */
+	memcpy(out, in, 19);
+	out[10] = 'T';
+	out[19] = '.';
+	memcpy(out + 20, ms, 3);
+	out[23] = 'Z';
+	out[24] = '\0';
 	return 0;
 }
 
@@ -566,4 +648,124 @@ json_t *qf__row_json(qf__stmt *st, const qf__table *t, bool secrets, bool raw)
 		json_object_set_new(o, c->name, v ? v : qf__col_json(st, i, c));
 	}
 	return o;
+}
+
+/* Column i as qf_json_write prints what qf__col_json makes of it (JSON
+ * columns as stored when raw), straight into b. The common types are
+ * written from the statement; the rest (a time that is not canonical, text
+ * that jansson would refuse) go through qf__col_json so that they come out
+ * exactly as in a tree. */
+static int col_write(qf_buf *b, qf__stmt *st, int i, const qf__column *c, bool raw)
+{
+	if (qf__stmt_col_null(st, i))
+		return qf_buf_append(b, "null", 4);
+	switch (c->type) {
+	case QF__TEXT:
+	case QF__UUID: {
+		size_t n = 0;
+		const char *s = qf__stmt_col_text(st, i, &n);
+		if (s && qf__text_valid(s, n))
+			return qf_json_write_string(b, s, n);
+		break;
+	}
+	case QF__INT:
+		return qf_json_write_int(b, (long long)qf__stmt_col_int64(st, i));
+	case QF__REAL: {
+		double d = qf__stmt_col_double(st, i);
+		return isfinite(d) ? qf_json_write_real(b, d) : qf_buf_append(b, "null", 4);
+	}
+	case QF__BOOL:
+		return qf_buf_append(b, qf__stmt_col_bool(st, i) ? "true" : "false",
+		                     qf__stmt_col_bool(st, i) ? 4 : 5);
+	case QF__TIME: {
+		char out[QF_TIME_STR];
+		const char *s = qf__stmt_col_text(st, i, NULL);
+		if (s && !qf__time_normalize(s, out))
+			return qf_json_write_string(b, out, strlen(out));
+		break;
+	}
+	case QF__JSON:
+		if (raw) {
+			/* valid JSON by the schema (jsonb; CHECK json_valid) */
+			size_t n = 0;
+			const char *s = qf__stmt_col_text(st, i, &n);
+			if (s)
+				return qf_buf_append(b, s, n);
+		}
+		break;
+	}
+	json_t *v = qf__col_json(st, i, c);
+	if (!v)
+		return QF_ENOMEM;
+	int rc = qf_json_write(b, v);
+	json_decref(v);
+	return rc;
+}
+
+static bool omitted(const char *const *omit, const char *name)
+{
+	for (size_t k = 0; omit && omit[k]; k++)
+		if (!strcmp(omit[k], name))
+			return true;
+	return false;
+}
+
+int qf__row_plan(const qf__table *t, bool secrets, const char *const *omit, unsigned char *plan,
+                 int max)
+{
+	if (t->ncols > max)
+		return QF_EINVAL;
+	for (int i = 0; i < t->ncols; i++) {
+		const qf__column *c = &t->cols[i];
+		plan[i] = 0;
+		if (((c->flags & QF__C_SECRET) && !secrets) || omitted(omit, c->name))
+			plan[i] |= QF__ROW_SKIP;
+		if (strlen(c->name) + 4 + 32 > 96 || strpbrk(c->name, "\"\\"))
+			plan[i] |= QF__ROW_ESCAPE;
+	}
+	return 0;
+}
+
+int qf__row_write(qf_buf *b, qf__stmt *st, const qf__table *t, const unsigned char *plan,
+                  int parsed)
+{
+	int rc = qf_buf_append(b, "{", 1);
+	bool first = true;
+	for (int i = 0; !rc && i < t->ncols; i++) {
+		const qf__column *c = &t->cols[i];
+		if (plan[i] & QF__ROW_SKIP)
+			continue;
+		if (plan[i] & QF__ROW_ESCAPE) {
+			if ((!first && (rc = qf_buf_append(b, ",", 1))) ||
+			    (rc = qf_json_write_string(b, c->name, strlen(c->name))) ||
+			    (rc = qf_buf_append(b, ":", 1)) || (rc = col_write(b, st, i, c, i != parsed)))
+				break;
+			first = false;
+			continue;
+		}
+		/* ',"name":' in one piece (a plain name needs no escaping), with
+		 * the value when it is a real: a row is mostly those */
+		char piece[96];
+		size_t nl = strlen(c->name), n = 0;
+		if (!first)
+			piece[n++] = ',';
+		piece[n++] = '"';
+		memcpy(piece + n, c->name, nl);
+		n += nl;
+		piece[n++] = '"';
+		piece[n++] = ':';
+		first = false;
+		if (c->type == QF__REAL && !qf__stmt_col_null(st, i)) {
+			double d = qf__stmt_col_double(st, i);
+			if (isfinite(d)) {
+				n += qf_json_real(d, piece + n);
+				rc = qf_buf_append(b, piece, n);
+				continue;
+			}
+		}
+		if ((rc = qf_buf_append(b, piece, n)))
+			break;
+		rc = col_write(b, st, i, c, i != parsed);
+	}
+	return rc ? rc : qf_buf_append(b, "}", 1);
 }

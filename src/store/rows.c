@@ -359,10 +359,42 @@ int qf_store_insert_many(qf_store *s, const qf_actor *a, const char *table, cons
 
 /* ---- get ------------------------------------------------------------------------ */
 
+/* Where a got row goes: a jansson object (*out), or JSON text appended to
+ * b less the omitted columns, with the picked columns parsed (*picked). */
+typedef struct get_sink {
+	qf_buf *b;
+	const char *const *omit, *const *pick;
+	json_t **picked;
+} get_sink;
+
+/* The columns named in pick of the current row, parsed, as an object. */
+static json_t *row_pick(qf__stmt *st, const qf__table *t, const char *const *pick)
+{
+	json_t *o = json_object();
+	for (size_t k = 0; o && pick && pick[k]; k++) {
+		int ci = qf__table_col(t, pick[k]);
+		if (ci >= 0 && json_object_set_new(o, pick[k], qf__col_json(st, ci, &t->cols[ci]))) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return o;
+}
+
+static int get_row_to(qf_store *s, const qf_actor *a, const char *table, const char *id, bool raw,
+                      json_t **out, get_sink *sink, qf_err *err);
+
 static int get_row(qf_store *s, const qf_actor *a, const char *table, const char *id, bool raw,
                    json_t **out, qf_err *err)
 {
-	*out = NULL;
+	return get_row_to(s, a, table, id, raw, out, NULL, err);
+}
+
+static int get_row_to(qf_store *s, const qf_actor *a, const char *table, const char *id, bool raw,
+                      json_t **out, get_sink *sink, qf_err *err)
+{
+	if (out)
+		*out = NULL;
 	const qf__table *t;
 	pkey k;
 	int rc = find_table(table, &t, err);
@@ -386,8 +418,22 @@ static int get_row(qf_store *s, const qf_actor *a, const char *table, const char
 	qf__query_sql(&q, " AND ");
 	qf__scope_where(&q, t, a, QF__OP_READ);
 	qf__stmt *st = NULL;
+	unsigned char plan[QF__MAX_PARAMS];
+	size_t start = sink && sink->b ? sink->b->len : 0;
 	rc = qf__query_run(&q, tx.db, &st, err);
-	if (rc == 1) {
+	if (rc == 1 && sink) {
+		int wrc = 0;
+		if (sink->b && !(wrc = qf__row_plan(t, qf__scope_secrets(a), sink->omit, plan,
+		                                    (int)sizeof(plan))))
+			wrc = qf__row_write(sink->b, st, t, plan, -1);
+		if (!wrc && sink->picked && !(*sink->picked = row_pick(st, t, sink->pick)))
+			wrc = QF_ENOMEM;
+		rc = !wrc ? 0
+		     : wrc == QF_ENOMEM
+		         ? qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory")
+		         : qf_err_setrc(err, QF_EINVAL, QF_CAT_VALIDATION, "store.too_large",
+		                        "the row of table '%s' is too large to send", t->name);
+	} else if (rc == 1) {
 		rc = 0;
 		if (!(*out = qf__row_json(st, t, qf__scope_secrets(a), raw)))
 			rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
@@ -397,15 +443,36 @@ static int get_row(qf_store *s, const qf_actor *a, const char *table, const char
 	qf__stmt_finalize(st);
 	qf__query_release(&q);
 	pkey_release(&k);
-	if (rc) {
+	if (!rc)
+		rc = qf__tx_commit(&tx, err);
+	else
 		qf__tx_rollback(&tx);
-		return rc;
-	}
-	if ((rc = qf__tx_commit(&tx, err))) {
+	if (rc && out) {
 		json_decref(*out);
 		*out = NULL;
 	}
+	if (rc && sink) {
+		if (sink->b) {
+			sink->b->len = start;
+			if (sink->b->data)
+				sink->b->data[start] = '\0';
+		}
+		if (sink->picked) {
+			json_decref(*sink->picked);
+			*sink->picked = NULL;
+		}
+	}
 	return rc;
+}
+
+int qf_store_get_write(qf_store *s, const qf_actor *a, const char *table, const char *id,
+                       const char *const *omit, qf_buf *b, const char *const *pick,
+                       json_t **picked, qf_err *err)
+{
+	if (picked)
+		*picked = NULL;
+	get_sink sink = {.b = b, .omit = omit, .pick = pick, .picked = picked};
+	return get_row_to(s, a, table, id, true, NULL, &sink, err);
 }
 
 int qf_store_get(qf_store *s, const qf_actor *a, const char *table, const char *id, json_t **out,
@@ -692,89 +759,182 @@ static int where_after(qf__query *q, const qf__table *t, int order, bool desc,
 	return 0;
 }
 
-int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
-                  json_t **out, qf_err *err)
+/* The SELECT of a listing of t by f (q initialised here; *order gets the
+ * order column). */
+static int list_query(qf_store *s, const qf__table *t, const qf_actor *a, const qf_store_filter *f,
+                      qf__query *q, int *order, qf_err *err)
 {
-	*out = NULL;
-	const qf__table *t;
-	int rc = find_table(table, &t, err);
-	if (rc)
-		return rc;
 	int limit = f && f->limit ? f->limit : QF_STORE_DEFAULT_LIMIT;
 	int offset = f ? f->offset : 0;
+	qf__query_init(q, s->dialect);
 	if (limit < 0 || offset < 0)
 		return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid",
 		                  "limit and offset of a listing must not be negative");
 	if (limit > QF_STORE_MAX_LIMIT)
 		limit = QF_STORE_MAX_LIMIT;
-	int order = t->time >= 0 ? t->time : t->pk[0];
+	*order = t->time >= 0 ? t->time : t->pk[0];
 	if (f && f->order_by) {
-		order = qf__table_col(t, f->order_by);
-		if (order < 0)
+		*order = qf__table_col(t, f->order_by);
+		if (*order < 0)
 			return unknown_column(t, f->order_by, err);
-		if (!(t->cols[order].flags & (QF__C_FILTER | QF__C_PK)) && order != t->time)
+		if (!(t->cols[*order].flags & (QF__C_FILTER | QF__C_PK)) && *order != t->time)
 			return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid",
 			                  "table '%s' cannot be ordered by column '%s' (not indexed)", t->name,
 			                  f->order_by);
 	}
 	bool desc = f && f->descending;
-	json_t *arr = json_array();
-	if (!arr)
-		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
-
-	qf__query q;
-	qf__query_init(&q, s->dialect);
-	qf__query_sql(&q, "SELECT ");
-	qf__query_columns(&q, t);
-	qf__query_sql(&q, " FROM \"%s\" WHERE ", t->name);
-	if ((rc = where_filter(&q, t, a, f, err)) ||
-	    (f && f->after_key && (rc = where_after(&q, t, order, desc, f, err)))) {
-		qf__query_release(&q);
-		json_decref(arr);
+	int rc;
+	qf__query_sql(q, "SELECT ");
+	qf__query_columns(q, t);
+	qf__query_sql(q, " FROM \"%s\" WHERE ", t->name);
+	if ((rc = where_filter(q, t, a, f, err)) ||
+	    (f && f->after_key && (rc = where_after(q, t, *order, desc, f, err))))
 		return rc;
-	}
 	/* NULLS LAST on both backends (their defaults differ); the key breaks
 	 * ties so that pages are stable. */
-	qf__query_sql(&q, " ORDER BY \"%s\" %s NULLS LAST", t->cols[order].name, desc ? "DESC" : "ASC");
+	qf__query_sql(q, " ORDER BY \"%s\" %s NULLS LAST", t->cols[*order].name, desc ? "DESC" : "ASC");
 	for (int i = 0; i < t->npk; i++)
-		if (t->pk[i] != order)
-			qf__query_sql(&q, ", \"%s\" %s", t->cols[t->pk[i]].name, desc ? "DESC" : "ASC");
-	qf__query_sql(&q, " LIMIT ");
-	qf__query_int(&q, limit);
-	qf__query_sql(&q, " OFFSET ");
-	qf__query_int(&q, offset);
+		if (t->pk[i] != *order)
+			qf__query_sql(q, ", \"%s\" %s", t->cols[t->pk[i]].name, desc ? "DESC" : "ASC");
+	qf__query_sql(q, " LIMIT ");
+	qf__query_int(q, limit);
+	qf__query_sql(q, " OFFSET ");
+	qf__query_int(q, offset);
+	return 0;
+}
 
+/* Where a listing's rows go: a jansson array, or JSON text. */
+typedef struct list_sink {
+	json_t *arr;             /* qf_store_list */
+	qf_buf *b;               /* qf_store_list_write */
+	const char *const *omit; /* qf_store_list_write */
+	json_t **last;           /* qf_store_list_write: the last row's order and key */
+	size_t nrows;
+} list_sink;
+
+/* The order column and the key columns of the current row, parsed. */
+static json_t *row_position(qf__stmt *st, const qf__table *t, int order)
+{
+	json_t *o = json_object();
+	if (o && json_object_set_new(o, t->cols[order].name, qf__col_json(st, order, &t->cols[order]))) {
+		json_decref(o);
+		return NULL;
+	}
+	for (int i = 0; o && i < t->npk; i++) {
+		const qf__column *c = &t->cols[t->pk[i]];
+		if (json_object_set_new(o, c->name, qf__col_json(st, t->pk[i], c))) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+static int list_rows(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
+                     list_sink *sink, qf_err *err)
+{
+	const qf__table *t;
+	int order = 0, rc = find_table(table, &t, err);
+	if (rc)
+		return rc;
+	qf__query q;
+	if ((rc = list_query(s, t, a, f, &q, &order, err))) {
+		qf__query_release(&q);
+		return rc;
+	}
 	qf__tx tx;
 	if ((rc = qf__tx_begin(s, a, false, &tx, err))) {
 		qf__query_release(&q);
-		json_decref(arr);
 		return rc;
 	}
 	qf__stmt *st = NULL;
 	bool secrets = qf__scope_secrets(a);
 	/* the order column stays parsed: a page's cursor is made of it */
 	bool raw = f && f->raw_json && t->cols[order].type != QF__JSON;
-	rc = qf__query_run(&q, tx.db, &st, err);
+	unsigned char plan[QF__MAX_PARAMS];
+	if (sink->b && qf__row_plan(t, secrets, sink->omit, plan, (int)sizeof(plan)))
+		rc = qf_err_set(err, QF_CAT_SYSTEM, "store.error", "table '%s' has too many columns",
+		                t->name);
+	else
+		rc = qf__query_run(&q, tx.db, &st, err);
 	while (rc == 1) {
-		json_t *row = qf__row_json(st, t, secrets, raw);
-		if (!row || json_array_append_new(arr, row)) {
-			rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
-			break;
+		if (sink->b) {
+			int wrc = sink->nrows ? qf_buf_append(sink->b, ",", 1) : 0;
+			if (!wrc)
+				wrc = qf__row_write(sink->b, st, t, plan,
+				                    t->cols[order].type == QF__JSON ? order : -1);
+			if (!wrc && sink->last) {
+				json_decref(*sink->last);
+				if (!(*sink->last = row_position(st, t, order)))
+					wrc = QF_ENOMEM;
+			}
+			if (wrc) {
+				rc = wrc != QF_ENOMEM
+				         ? qf_err_setrc(err, QF_EINVAL, QF_CAT_VALIDATION, "store.too_large",
+				                        "the rows of table '%s' are too large to send", t->name)
+				         : qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+				break;
+			}
+		} else {
+			json_t *row = qf__row_json(st, t, secrets, raw);
+			if (!row || json_array_append_new(sink->arr, row)) {
+				rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+				break;
+			}
 		}
+		sink->nrows++;
 		rc = qf__stmt_step(st, err);
 	}
 	qf__stmt_finalize(st);
 	qf__query_release(&q);
 	if (rc < 0) {
 		qf__tx_rollback(&tx);
-		json_decref(arr);
 		return rc;
 	}
-	if ((rc = qf__tx_commit(&tx, err))) {
-		json_decref(arr);
+	return qf__tx_commit(&tx, err);
+}
+
+int qf_store_list(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
+                  json_t **out, qf_err *err)
+{
+	*out = NULL;
+	list_sink sink = {.arr = json_array()};
+	if (!sink.arr)
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	int rc = list_rows(s, a, table, f, &sink, err);
+	if (rc) {
+		json_decref(sink.arr);
 		return rc;
 	}
-	*out = arr;
+	*out = sink.arr;
+	return 0;
+}
+
+int qf_store_list_write(qf_store *s, const qf_actor *a, const char *table, const qf_store_filter *f,
+                        const char *const *omit, qf_buf *b, size_t *nrows, json_t **last,
+                        qf_err *err)
+{
+	size_t start = b->len;
+	if (last)
+		*last = NULL;
+	list_sink sink = {.b = b, .omit = omit, .last = last};
+	int rc = qf_buf_append(b, "[", 1);
+	if (rc)
+		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	if (!(rc = list_rows(s, a, table, f, &sink, err)) && qf_buf_append(b, "]", 1))
+		rc = qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
+	if (rc) {
+		b->len = start;
+		if (b->data)
+			b->data[start] = '\0';
+		if (last) {
+			json_decref(*last);
+			*last = NULL;
+		}
+		return rc;
+	}
+	if (nrows)
+		*nrows = sink.nrows;
 	return 0;
 }
 

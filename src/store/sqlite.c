@@ -374,7 +374,7 @@ static int sq_connect(sq_db *d, qf_err *err)
 {
 	if (d->h)
 		return 0;
-	if (sqlite3_open_v2(d->path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+	if (sqlite3_open_v2(d->path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
 		int rc = qf_err_set(err, QF_CAT_SYSTEM, "store.unavailable",
 		                    "could not open the SQLite database %s again: %s", d->path,
@@ -387,6 +387,17 @@ static int sq_connect(sq_db *d, qf_err *err)
 	return 0;
 }
 
+static int sq_prepare(qf__db *db, const char *sql, qf__stmt **out, qf_err *err);
+
+/* The statements that open and close every transaction, run from the
+ * statement cache: sqlite3_exec would parse them again each time, and a
+ * read of one row costs little more than that parse. */
+static bool sq_is_tx_control(const char *sql)
+{
+	return !strcmp(sql, "BEGIN") || !strcmp(sql, "BEGIN IMMEDIATE") || !strcmp(sql, "COMMIT") ||
+	       !strcmp(sql, "ROLLBACK");
+}
+
 static int sq_exec(qf__db *db, const char *sql, qf_err *err)
 {
 	if (!strncmp(sql, "BEGIN IMMEDIATE", 15))
@@ -394,6 +405,15 @@ static int sq_exec(qf__db *db, const char *sql, qf_err *err)
 	int crc = sq_connect((sq_db *)db, err);
 	if (crc)
 		return crc;
+	if (sq_is_tx_control(sql)) {
+		qf__stmt *st;
+		int rc = sq_prepare(db, sql, &st, err);
+		if (rc)
+			return rc;
+		rc = sq_step(st, err);
+		sq_finalize(st);
+		return rc < 0 ? rc : 0;
+	}
 	sqlite3 *h = ((sq_db *)db)->h;
 	char *msg = NULL;
 	int rc = sqlite3_exec(h, sql, NULL, NULL, &msg);
@@ -458,7 +478,10 @@ int qf__sqlite_open(qf__db **out, const char *path, int busy_timeout_ms, qf_err 
 	d->base.ops = &sq_db_ops;
 	d->base.dialect = QF__SQLITE;
 	d->busy_timeout_ms = busy_timeout_ms;
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+	/* no mutex of its own: the store hands the connection to one thread at a
+	 * time (its slot), and SQLite's lock around every call would only add to
+	 * that */
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 	int rc = sqlite3_open_v2(path, &d->h, flags, NULL);
 	if (rc != SQLITE_OK || !(d->path = strdup(path))) {
 		int r = qf_err_set(err, QF_CAT_SYSTEM, "store.unavailable",

@@ -76,21 +76,40 @@ const char *qf_store_backend(const qf_store *s)
 
 static int slot_connect(qf_store *s, qf__slot *sl, qf_err *err)
 {
-	if (s->dialect == QF__SQLITE)
-		return qf__sqlite_open(&sl->db, s->target, s->opts.busy_timeout_ms, err);
-	return qf__pg_connect(&sl->db, s->target, err);
+	if (s->dialect == QF__PG)
+		return qf__pg_connect(&sl->db, s->target, err);
+	int rc = qf__sqlite_open(&sl->db, s->target, s->opts.busy_timeout_ms, err);
+	/* a reading slot cannot write: a read transaction that did would
+	 * fail here, loudly, rather than race the writing slot for the lock;
+	 * and its page cache is a quarter of the writer's (8 MiB: an answer
+	 * reads a few pages; what a recording batch needs is the writer's) */
+	if (!rc && sl->reader &&
+	    (rc = qf__db_exec(sl->db, "PRAGMA query_only = ON; PRAGMA cache_size = -8192", err))) {
+		qf__db_close(sl->db);
+		sl->db = NULL;
+	}
+	return rc;
 }
 
-/* Take a free slot (waiting for one), connected and healthy. */
-static int slot_take(qf_store *s, int *idx, qf_err *err)
+/* Take a free slot (waiting for one), connected and healthy: on SQLite
+ * with reading slots, a read transaction takes one of those and everything
+ * else the writing slot 0. */
+static int slot_take(qf_store *s, bool write, int *idx, qf_err *err)
 {
+	int lo = 0, hi = s->nslots;
+	if (s->dialect == QF__SQLITE && s->nslots > 1) {
+		if (write)
+			hi = 1;
+		else
+			lo = 1;
+	}
 	pthread_mutex_lock(&s->mu);
 	int i;
 	for (;;) {
-		for (i = 0; i < s->nslots; i++)
+		for (i = lo; i < hi; i++)
 			if (!s->slots[i].busy)
 				break;
-		if (i < s->nslots)
+		if (i < hi)
 			break;
 		pthread_cond_wait(&s->cv, &s->mu);
 	}
@@ -117,7 +136,7 @@ static int slot_take(qf_store *s, int *idx, qf_err *err)
 		}
 		pthread_mutex_lock(&s->mu);
 		sl->busy = false;
-		pthread_cond_signal(&s->cv);
+		pthread_cond_broadcast(&s->cv); /* waiters may want another kind of slot */
 		pthread_mutex_unlock(&s->mu);
 		return rc;
 	}
@@ -136,7 +155,7 @@ static void slot_give(qf_store *s, int i)
 	}
 	pthread_mutex_lock(&s->mu);
 	sl->busy = false;
-	pthread_cond_signal(&s->cv);
+	pthread_cond_broadcast(&s->cv); /* waiters may want another kind of slot */
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -158,7 +177,7 @@ int qf__tx_begin(qf_store *s, const qf_actor *a, bool write, qf__tx *tx, qf_err 
 	if (a->kind == QF_ACTOR_USER && !qf_uuid_valid(a->user_id))
 		return qf_err_set(err, QF_CAT_VALIDATION, "store.invalid",
 		                  "the acting user id is not a lowercase UUID");
-	int idx, rc = slot_take(s, &idx, err);
+	int idx, rc = slot_take(s, write, &idx, err);
 	if (rc)
 		return rc;
 	tx->s = s;
@@ -211,6 +230,15 @@ void qf__tx_rollback(qf__tx *tx)
 }
 
 /* ---- opening -------------------------------------------------------------------- */
+
+/* SQLite: the writing slot, and QF_SQLITE_READERS reading ones for a file
+ * (an in-memory database is one per connection: one slot). */
+static int sqlite_slots(const char *target)
+{
+	if (!strcmp(target, ":memory:") || !strncmp(target, "file:", 5))
+		return 1;
+	return 1 + QF_SQLITE_READERS;
+}
 
 /* Create the directory that will hold the SQLite file (var/). */
 static int make_parent(const char *path, qf_err *err)
@@ -268,7 +296,9 @@ int qf_store_open(qf_store **out, const char *url, const qf_store_opts *opts, qf
 		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	s->dialect = d;
 	s->opts = o;
-	s->nslots = d == QF__SQLITE ? 1 : o.pool_size;
+	s->nslots = d == QF__PG ? o.pool_size : sqlite_slots(target);
+	for (int i = 1; d == QF__SQLITE && i < s->nslots; i++)
+		s->slots[i].reader = true;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	int rc;
@@ -465,7 +495,7 @@ int qf__store_migrate_with(qf_store *s, const qf__migration *list, int *applied,
 {
 	if (applied)
 		*applied = 0;
-	int idx, rc = slot_take(s, &idx, err);
+	int idx, rc = slot_take(s, true, &idx, err);
 	if (rc)
 		return rc;
 	qf__db *db = s->slots[idx].db;
@@ -515,7 +545,7 @@ int qf_store_migrate(qf_store *s, int *applied, qf_err *err)
 int qf_store_schema_version(qf_store *s, int *version, qf_err *err)
 {
 	*version = 0;
-	int idx, rc = slot_take(s, &idx, err);
+	int idx, rc = slot_take(s, true, &idx, err);
 	if (rc)
 		return rc;
 	qf__db *db = s->slots[idx].db;

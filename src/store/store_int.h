@@ -21,12 +21,15 @@
 #include "qf/limits.h"
 #include "qf/store.h"
 
-/* One connection slot. SQLite has one (its connection is shared by the
- * process's threads under the slot's lock); PostgreSQL has pool_size,
- * connected lazily. */
+/* One connection slot. SQLite has a writing one (its connection is shared
+ * by the process's threads under the slot's lock) and, for a database file,
+ * QF_SQLITE_READERS reading ones (query_only) for read transactions, which
+ * in WAL mode neither wait for the writer nor make it wait; PostgreSQL has
+ * pool_size. All connected lazily but the first. */
 typedef struct qf__slot {
 	qf__db *db;
 	bool busy;
+	bool reader; /* SQLite: read transactions only */
 	unsigned schema_gen; /* the store's schema_gen when last checked */
 } qf__slot;
 
@@ -37,7 +40,7 @@ struct qf_store {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int nslots;
-	qf__slot slots[QF_MAX_PG_POOL];
+	qf__slot slots[QF_MAX_PG_POOL > 1 + QF_SQLITE_READERS ? QF_MAX_PG_POOL : 1 + QF_SQLITE_READERS];
 	unsigned schema_gen; /* bumped when migrations ran: cached plans are stale */
 };
 
@@ -213,6 +216,18 @@ int qf__value_check(const qf__table *t, const qf__column *c, const json_t *v, qf
  * nodes of their stored text (for an answer written by qf_json_write),
  * not parsed. */
 json_t *qf__row_json(qf__stmt *st, const qf__table *t, bool secrets, bool raw);
+/* How qf__row_write writes each column of t (plan gets t->ncols entries,
+ * at most max, else QF_EINVAL): left out when secret and not secrets or
+ * named in omit (NULL-terminated, may be NULL). Made once per listing. */
+#define QF__ROW_SKIP 1u
+#define QF__ROW_ESCAPE 2u /* a name to escape or too long for the fast path */
+int qf__row_plan(const qf__table *t, bool secrets, const char *const *omit, unsigned char *plan,
+                 int max);
+/* The current row as qf_json_write prints qf__row_json(st, t, secrets,
+ * raw = true) of it, less the columns the plan skips, appended to b;
+ * column `parsed` (-1: none) as if not raw. 0, or as qf_json_write fails. */
+int qf__row_write(qf_buf *b, qf__stmt *st, const qf__table *t, const unsigned char *plan,
+                  int parsed);
 /* Column i of the current row as JSON for column c. */
 json_t *qf__col_json(qf__stmt *st, int i, const qf__column *c);
 

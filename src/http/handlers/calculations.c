@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../http_int.h"
+#include "qf/json.h"
 #include "qf/molio.h"
 #include "qf/runner.h"
 #include "qf/spec.h"
@@ -211,41 +212,74 @@ int h_calcs_list(qf__req *r)
 	return qf__list(r, "calculations", filters, "created_at");
 }
 
+/* The answer is written straight into the reply buffer: the calculation's
+ * row as JSON text from the store (its JSON columns as stored), its
+ * per-atom rows the same way (41 rows of 13 columns as jansson objects cost
+ * more than the rest of the answer), and its molecule's summary. */
 int h_calcs_get(qf__req *r)
 {
+	/* what a client does not see of a per-atom row: its calculation's
+	 * columns */
+	static const char *const atom_hidden[] = {"calculation_id", "owner_id", "org_id", NULL};
+	static const char *const pick[] = {"molecule_id", NULL};
 	const char *id;
-	json_t *row = NULL, *atoms = NULL, *mol = NULL;
 	int rc;
-	/* the JSON columns (results, spec, ...) go out as they are stored */
-	if ((rc = qf__req_uuid(r, "id", &id)) || (rc = qf__get_row_raw(r, "calculations", id, &row)))
+	if ((rc = qf__req_uuid(r, "id", &id)))
 		return rc;
+	const char *hidden[16];
+	qf__hidden_columns("calculations", hidden, sizeof(hidden) / sizeof(hidden[0]));
+	qf_buf *b = &r->out;
+	qf_buf_clear(b);
+	qf_buf_reserve(b, 32 * 1024); /* a 40-atom result is ~20 KB: grown once */
+	json_t *picked = NULL;
+	rc = qf_store_get_write(r->srv->store, &r->actor, "calculations", id, hidden, b, pick, &picked,
+	                        &r->err);
+	if (rc == QF_ENOENT || (rc && !strcmp(r->err.code, "store.invalid")))
+		return qf__fail(r, QF_ENOENT, QF_CAT_VALIDATION, "store.not_found",
+		                "no such calculation: %.64s", id);
+	if (rc)
+		return rc;
+	char mid[QF_UUID_STR] = "";
+	const char *m = json_string_value(json_object_get(picked, "molecule_id"));
+	if (m)
+		qf_strlcpy(mid, m, sizeof(mid));
+	json_decref(picked);
+	/* the row's object stays open for the members that follow */
+	b->len--;
+	b->data[b->len] = '\0';
 	json_t *where = json_pack("{s:s}", "calculation_id", id);
 	qf_store_filter f = {.where = where, .order_by = "atom_index", .limit = QF_STORE_MAX_LIMIT,
 	                     .raw_json = true};
-	rc = qf_store_list(r->srv->store, &r->actor, "atomic_properties", &f, &atoms, &r->err);
+	rc = where ? qf_buf_puts(b, ",\"atomic_properties\":") : QF_ENOMEM;
+	if (rc)
+		rc = qf__fail(r, QF_ENOMEM, QF_CAT_SYSTEM, "http.too_large", "the answer is too large to send");
+	else
+		rc = qf_store_list_write(r->srv->store, &r->actor, "atomic_properties", &f, atom_hidden, b,
+		                         NULL, NULL, &r->err);
 	json_decref(where);
-	if (rc) {
-		json_decref(row);
+	if (rc)
 		return rc;
-	}
-	size_t i;
-	json_t *a;
-	json_array_foreach(atoms, i, a) {
-		json_object_del(a, "calculation_id");
-		json_object_del(a, "owner_id");
-		json_object_del(a, "org_id");
-	}
-	json_object_set_new(row, "atomic_properties", atoms);
-	const char *mid = json_string_value(json_object_get(row, "molecule_id"));
-	if (mid && !qf_store_get_raw(r->srv->store, &r->actor, "molecules", mid, &mol, &r->err))
-		json_object_set_new(row, "molecule",
-		                    json_pack("{s:O,s:O,s:O,s:O?}", "name", json_object_get(mol, "name"),
-		                              "formula", json_object_get(mol, "formula"), "natoms",
-		                              json_object_get(mol, "natoms"), "smiles",
-		                              json_object_get(mol, "smiles")));
+	static const char *const summary_cols[] = {"name", "formula", "natoms", "smiles", NULL};
+	json_t *mol = NULL, *summary = NULL;
+	if (mid[0] && !qf_store_get_write(r->srv->store, &r->actor, "molecules", mid, NULL, NULL,
+	                                  summary_cols, &mol, &r->err))
+		summary = json_pack("{s:O,s:O,s:O,s:O?}", "name", json_object_get(mol, "name"), "formula",
+		                    json_object_get(mol, "formula"), "natoms",
+		                    json_object_get(mol, "natoms"), "smiles", json_object_get(mol, "smiles"));
 	json_decref(mol);
 	qf_err_init(&r->err);
-	return qf__reply_json(r, 200, qf__public_row("calculations", row));
+	rc = summary ? qf_buf_puts(b, ",\"molecule\":") : 0;
+	if (!rc && summary)
+		rc = qf_json_write(b, summary);
+	json_decref(summary);
+	if (!rc)
+		rc = qf_buf_append(b, "}", 1);
+	if (rc)
+		return qf__fail(r, QF_ENOMEM, QF_CAT_SYSTEM, rc == QF_ENOMEM ? "system.memory" : "http.too_large",
+		                rc == QF_ENOMEM ? "out of memory" : "the answer is too large to send");
+	r->status = 200;
+	r->content_type = "application/json";
+	return 0;
 }
 
 int h_calcs_cancel(qf__req *r)

@@ -46,6 +46,15 @@ json_t *qf__public_row(const char *table, json_t *row)
 	return row;
 }
 
+void qf__hidden_columns(const char *table, const char **out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; n + 1 < max && i < sizeof(hidden) / sizeof(hidden[0]); i++)
+		if (!strcmp(hidden[i].table, "*") || !strcmp(hidden[i].table, table))
+			out[n++] = hidden[i].col;
+	out[n] = NULL;
+}
+
 bool qf__may_write(const qf__req *r)
 {
 	return r->actor.kind == QF_ACTOR_USER && !r->actor.viewer;

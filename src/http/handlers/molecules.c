@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../http_int.h"
+#include "qf/json.h"
 #include "qf/hash.h"
 #include "qf/job.h"
 #include "qf/molio.h"
@@ -285,24 +286,32 @@ int qf__list_where(qf__req *r, const char *table, const char *const *filters, co
 	                     .after_value = after,
 	                     .after_key = key[0] ? key : NULL,
 	                     .raw_json = true};
-	json_t *rows = NULL;
-	rc = qf_store_list(r->srv->store, &r->actor, table, &f, &rows, &r->err);
+	/* the rows as JSON text straight from the store, without the columns
+	 * qf__public_row removes; the last one's position for the cursor */
+	const char *omit[16];
+	qf__hidden_columns(table, omit, sizeof(omit) / sizeof(omit[0]));
+	qf_buf items;
+	qf_buf_init(&items, QF_HTTP_MAX_DOWNLOAD);
+	size_t nrows = 0;
+	json_t *last = NULL;
+	rc = qf_store_list_write(r->srv->store, &r->actor, table, &f, omit, &items, &nrows, &last,
+	                         &r->err);
 	json_decref(where);
 	json_decref(after);
 	if (rc) {
+		qf_buf_release(&items);
 		/* the store's own complaint about a filter is the client's error */
 		if (!strcmp(r->err.code, "store.invalid"))
 			qf_strlcpy(r->err.code, "http.invalid_argument", sizeof(r->err.code));
 		return rc;
 	}
 	char *next = NULL;
-	if ((int)json_array_size(rows) == limit)
-		next = qf__page_cursor(json_array_get(rows, json_array_size(rows) - 1), ocol, "id");
-	size_t i;
-	json_t *row;
-	json_array_foreach(rows, i, row)
-		qf__public_row(table, row);
-	json_t *doc = json_pack("{s:o,s:s?}", "items", rows, "next_cursor", next);
+	if ((int)nrows == limit)
+		next = qf__page_cursor(last, ocol, "id");
+	json_decref(last);
+	json_t *raw = qf_json_raw(items.data, items.len);
+	qf_buf_release(&items);
+	json_t *doc = raw ? json_pack("{s:o,s:s?}", "items", raw, "next_cursor", next) : NULL;
 	free(next);
 	return qf__reply_json(r, 200, doc);
 }
