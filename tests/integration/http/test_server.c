@@ -88,6 +88,17 @@ static int raw(const ht_server *s, const char *req, size_t len, double timeout_s
 
 /* ---- malformed requests ------------------------------------------------------------------ */
 
+/* "X-Filler: " and n bytes of 'a': one header line of a chosen size. */
+static char *filler_header(size_t n)
+{
+	char *h = malloc(n + 16);
+	assert_non_null(h);
+	memcpy(h, "X-Filler: ", 10);
+	memset(h + 10, 'a', n);
+	h[10 + n] = '\0';
+	return h;
+}
+
 static void test_malformed(void **state)
 {
 	(void)state;
@@ -184,11 +195,7 @@ static void test_malformed(void **state)
 	free(huge);
 
 	/* headers just under the limit fit in a connection's memory: answered */
-	size_t hl = QF_HTTP_MAX_HEADER_BYTES - 2048;
-	char *near = malloc(hl + 16);
-	memcpy(near, "X-Filler: ", 10);
-	memset(near + 10, 'a', hl);
-	near[10 + hl] = '\0';
+	char *near = filler_header(QF_HTTP_MAX_HEADER_BYTES - 2048);
 	const char *near_extra[] = {near, NULL};
 	ht_call_h(&r, &s, "GET", "/api/v1/molecules", tok, NULL, NULL, 0, near_extra);
 	assert_int_equal(r.status, 200);
@@ -196,11 +203,7 @@ static void test_malformed(void **state)
 	free(near);
 
 	/* headers over the limit: 431 */
-	hl = 40 * 1024;
-	char *hdr = malloc(hl + 16);
-	memcpy(hdr, "X-Filler: ", 10);
-	memset(hdr + 10, 'a', hl);
-	hdr[10 + hl] = '\0';
+	char *hdr = filler_header(40 * 1024);
 	const char *extra[] = {hdr, NULL};
 	ht_call_h(&r, &s, "GET", "/api/v1/molecules", tok, NULL, NULL, 0, extra);
 	assert_true(r.status == 431);
