@@ -366,6 +366,13 @@
 #define QF_QUOTA_ACTIVE_JOBS 100000
 #define QF_QUOTA_BATCH_MOLECULES 100000
 #define QF_QUOTA_STORAGE_MB 10240.0
+/* The active-jobs quota: a server counts a user's queued and running
+ * calculations in the store at most once per this many seconds and adds what
+ * it admitted since; a refusal is always decided on a fresh count. So over
+ * the quota go at most the submissions other servers admitted within it. */
+#define QF_QUOTA_RECOUNT_SECONDS 1.0
+/* Users whose counts are kept (least recently counted dropped first). */
+#define QF_QUOTA_TRACKED 4096
 
 /* API usage log and audit entries waiting to be written by the writer
  * thread (off the request path); past it, entries are dropped and counted

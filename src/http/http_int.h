@@ -213,6 +213,16 @@ void qf__throttle_clear(qf__throttle *t, const char *key);
 double qf__throttle_window_wait(qf__throttle *t, const char *key, int max, double window, double now);
 void qf__throttle_window_fail(qf__throttle *t, const char *key, double window, double now);
 
+/* Counts kept per key for a while: the active-jobs quota's per-user count. */
+typedef struct qf__tally qf__tally;
+qf__tally *qf__tally_new(int capacity);
+void qf__tally_free(qf__tally *t);
+/* key's count if it was set no more than max_age seconds before now. */
+bool qf__tally_get(qf__tally *t, const char *key, double now, double max_age, int64_t *count);
+void qf__tally_set(qf__tally *t, const char *key, double now, int64_t count);
+/* Add n to key's count, if it has one. */
+void qf__tally_add(qf__tally *t, const char *key, int64_t n);
+
 /* ---- the writer of the API usage log and the audit log (usage.c) -------------------- */
 
 typedef struct qf__writer qf__writer;
@@ -292,6 +302,7 @@ struct qf_server {
 	qf__buckets *rate;
 	qf__throttle *throttle;
 	qf__throttle *totp_throttle; /* failed two-factor codes per user */
+	qf__tally *active_jobs;      /* per user, for the quota (QF_QUOTA_RECOUNT_SECONDS) */
 
 	qf__writer *writer;
 	qf__metrics *metrics;

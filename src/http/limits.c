@@ -1,5 +1,5 @@
 /*
- * Request-rate buckets and the login throttle: small fixed-size tables
+ * Request-rate buckets, the login throttle and the quota's tallies: small fixed-size tables
  * keyed by a string (a user, an API key, a client address, an e-mail
  * address). A full table forgets its least recently seen key in the probe
  * window, so that a flood of new keys cannot grow memory; the callers hold
@@ -190,4 +190,65 @@ void qf__throttle_window_fail(qf__throttle *t, const char *key, double window, d
 	}
 	e->failures++;
 	e->at = now;
+}
+
+/* ---- tallies -------------------------------------------------------------------------- */
+
+typedef struct tally {
+	char key[KEY];
+	double tokens_unused; /* keeps the layout of bucket for find_or_take */
+	double at;            /* monotonic time the count was set */
+	int64_t count;
+} tally;
+
+_Static_assert(offsetof(tally, at) == offsetof(bucket, at), "layouts");
+
+struct qf__tally {
+	int n;
+	tally t[];
+};
+
+qf__tally *qf__tally_new(int capacity)
+{
+	qf__tally *t = calloc(1, sizeof(*t) + (size_t)capacity * sizeof(tally));
+	if (t)
+		t->n = capacity;
+	return t;
+}
+
+void qf__tally_free(qf__tally *t)
+{
+	free(t);
+}
+
+static tally *tally_find(qf__tally *t, const char *key)
+{
+	bool fresh;
+	tally *e = (tally *)find_or_take((bucket *)t->t, t->n, sizeof(tally), key, &fresh);
+	return fresh ? NULL : e;
+}
+
+bool qf__tally_get(qf__tally *t, const char *key, double now, double max_age, int64_t *count)
+{
+	tally *e = tally_find(t, key);
+	if (!e || now - e->at > max_age || now < e->at)
+		return false;
+	*count = e->count;
+	return true;
+}
+
+void qf__tally_set(qf__tally *t, const char *key, double now, int64_t count)
+{
+	bool fresh;
+	tally *e = (tally *)find_or_take((bucket *)t->t, t->n, sizeof(tally), key, &fresh);
+	qf_strlcpy(e->key, key, sizeof(e->key));
+	e->at = now;
+	e->count = count;
+}
+
+void qf__tally_add(qf__tally *t, const char *key, int64_t n)
+{
+	tally *e = tally_find(t, key);
+	if (e)
+		e->count += n;
 }

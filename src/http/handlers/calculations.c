@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../http_int.h"
+#include "qf/clock.h"
 #include "qf/json.h"
 #include "qf/molio.h"
 #include "qf/runner.h"
@@ -51,7 +52,30 @@ int qf__spec_of(qf__req *r, const json_t *j, qf_spec *spec)
 	return rc;
 }
 
-/* Calculations the caller has queued or running, against the quota. */
+/* The caller's calculations queued or running, counted in the store. */
+static int count_active(qf__req *r, int64_t *active)
+{
+	*active = 0;
+	static const char *const states[] = {"queued", "running"};
+	for (int i = 0; i < 2; i++) {
+		json_t *where = json_pack("{s:s,s:s}", "owner_id", r->actor.user_id, "status", states[i]);
+		qf_store_filter f = {.where = where};
+		int64_t n = 0;
+		int rc = qf_store_count(r->srv->store, &r->actor, "calculations", &f, &n, &r->err);
+		json_decref(where);
+		if (rc)
+			return rc;
+		*active += n;
+	}
+	return 0;
+}
+
+/* Calculations the caller has queued or running, against the quota. The
+ * store is counted at most once per QF_QUOTA_RECOUNT_SECONDS per user, what
+ * this server admits in between added to the count (a count reads the
+ * user's index entries: with a deep queue that is the submit's main cost);
+ * a refusal is always decided on a fresh count, so a stale one never
+ * refuses. */
 int qf__check_active_quota(qf__req *r, size_t adding)
 {
 	json_t *u = NULL;
@@ -63,23 +87,29 @@ int qf__check_active_quota(qf__req *r, size_t adding)
 	}
 	json_decref(u);
 	qf_err_init(&r->err);
+	qf_server *s = r->srv;
+	const char *uid = r->actor.user_id;
 	int64_t active = 0;
-	static const char *const states[] = {"queued", "running"};
-	for (int i = 0; i < 2; i++) {
-		json_t *where = json_pack("{s:s,s:s}", "owner_id", r->actor.user_id, "status", states[i]);
-		qf_store_filter f = {.where = where};
-		int64_t n = 0;
-		int rc = qf_store_count(r->srv->store, &r->actor, "calculations", &f, &n, &r->err);
-		json_decref(where);
+	double now = qf_clock_mono();
+	pthread_mutex_lock(&s->limits_mu);
+	bool known = qf__tally_get(s->active_jobs, uid, now, QF_QUOTA_RECOUNT_SECONDS, &active);
+	pthread_mutex_unlock(&s->limits_mu);
+	if (!known || active + (int64_t)adding > limit) {
+		int rc = count_active(r, &active);
 		if (rc)
 			return rc;
-		active += n;
+		pthread_mutex_lock(&s->limits_mu);
+		qf__tally_set(s->active_jobs, uid, now, active);
+		pthread_mutex_unlock(&s->limits_mu);
 	}
 	if (active + (int64_t)adding > limit)
 		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "quota.active_jobs",
 		                "%lld calculations are queued or running and %zu more would pass your "
 		                "quota of %lld: wait for some to finish",
 		                (long long)active, adding, (long long)limit);
+	pthread_mutex_lock(&s->limits_mu);
+	qf__tally_add(s->active_jobs, uid, (int64_t)adding);
+	pthread_mutex_unlock(&s->limits_mu);
 	return 0;
 }
 

@@ -18,7 +18,13 @@
  *    answer, one from 127.0.0.2 does, and after they close 127.0.0.1 is
  *    served again;
  *  - the usage log: the requests made appear in api_usage_logs with their
- *    method, endpoint, status and user.
+ *    method, endpoint, status and user;
+ *  - the active-jobs quota (users.max_concurrent_jobs 3, no workers): three
+ *    submissions are queued, the fourth is refused with 429
+ *    quota.active_jobs, a submission of two molecules at once when one slot
+ *    is left too; after a cancel the next submission is queued at once (a
+ *    refusal is decided on a fresh count, never on the server's remembered
+ *    one, QF_QUOTA_RECOUNT_SECONDS).
  */
 #include "http_test.h"
 
@@ -239,12 +245,72 @@ static void test_rates_connections_usage(void **state)
 	assert_int_equal(ht_stop(&s, 30), 0);
 }
 
+static void submit_expect(const ht_server *s, const char *token, const char *body, long status,
+                          char id[QF_UUID_STR])
+{
+	ht_resp r;
+	ht_call(&r, s, "POST", "/api/v1/calculations", token, body);
+	if (r.status != status)
+		fail_msg("submit %s: %ld, expected %ld: %s", body, r.status, status, r.body);
+	if (status == 429) {
+		assert_string_equal(ht_error_code(&r), "quota.active_jobs");
+		ht_check_error_shape(&r, "quota");
+	} else if (id) {
+		const char *v = json_string_value(json_object_get(r.json, "id"));
+		if (!v)
+			fail_msg("submit answered no id: %s", r.body);
+		qf_strlcpy(id, v, QF_UUID_STR);
+	}
+	ht_resp_release(&r);
+}
+
+static void test_active_jobs_quota(void **state)
+{
+	(void)state;
+	sv_setup();
+	ht_server s;
+	serve(&s, "limits-quota", "open");
+	char token[QF_MAX_PATH], uid[QF_UUID_STR];
+	ht_register(&s, "busy@example.org", token, uid);
+	json_decref(sv_rows(&s.store, "UPDATE users SET max_concurrent_jobs = 3 WHERE id = '%s' RETURNING 1", uid));
+	char m1[QF_UUID_STR], m2[QF_UUID_STR], body[256];
+	char *mb = ht_molecule_body("w1", NULL, 1);
+	ht_create(&s, "/api/v1/molecules", token, mb, m1);
+	free(mb);
+	mb = ht_molecule_body("w2", NULL, 2);
+	ht_create(&s, "/api/v1/molecules", token, mb, m2);
+	free(mb);
+	snprintf(body, sizeof(body), "{\"molecule_id\":\"%s\",\"spec\":{\"task\":\"sp\"},\"force\":true}", m1);
+	char first[QF_UUID_STR];
+	submit_expect(&s, token, body, 201, first);
+	submit_expect(&s, token, body, 201, NULL);
+	char both[256];
+	snprintf(both, sizeof(both),
+	         "{\"molecule_ids\":[\"%s\",\"%s\"],\"spec\":{\"task\":\"sp\"},\"force\":true}", m1, m2);
+	submit_expect(&s, token, both, 429, NULL);
+	submit_expect(&s, token, body, 201, NULL);
+	submit_expect(&s, token, body, 429, NULL);
+	/* a cancel frees a slot, seen by the very next submission */
+	char path[128];
+	snprintf(path, sizeof(path), "/api/v1/calculations/%s/cancel", first);
+	ht_resp r;
+	ht_expect(&r, &s, "POST", path, token, NULL, 200);
+	ht_resp_release(&r);
+	submit_expect(&s, token, body, 201, NULL);
+	submit_expect(&s, token, body, 429, NULL);
+	long long queued = sv_int(&s.store, "SELECT count(*) FROM calculations WHERE owner_id = '%s' AND "
+	                          "status IN ('queued', 'running')", uid);
+	assert_int_equal((int)queued, 3);
+	assert_int_equal(ht_stop(&s, 30), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registration_closed),
 		cmocka_unit_test(test_registration_invite),
 		cmocka_unit_test(test_rates_connections_usage),
+		cmocka_unit_test(test_active_jobs_quota),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
