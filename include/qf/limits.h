@@ -362,17 +362,26 @@
 
 /* Quotas a user gets unless users.max_concurrent_jobs / storage_quota_mb
  * say otherwise: calculations queued or running at once (a submission past
- * it is refused with 429), molecules in one batch, stored bytes. */
+ * it is refused with 429 quota.active_jobs), molecules in one batch, and
+ * MiB of the user's molecules and results in the store
+ * (qf_store_storage_used; a molecule or an upload past it is refused with
+ * 413 quota.storage). */
 #define QF_QUOTA_ACTIVE_JOBS 100000
 #define QF_QUOTA_BATCH_MOLECULES 100000
 #define QF_QUOTA_STORAGE_MB 10240.0
-/* The active-jobs quota: a server counts a user's queued and running
- * calculations in the store at most once per this many seconds and adds what
- * it admitted since; a refusal is always decided on a fresh count. So over
- * the quota go at most the submissions other servers admitted within it. */
+/* The active-jobs and storage quotas: a server counts a user's queued and
+ * running calculations (stored bytes) in the store at most once per this
+ * many seconds and adds what it admitted since; a refusal is always decided
+ * on a fresh count. So over a quota go at most what other servers admitted
+ * within it. */
 #define QF_QUOTA_RECOUNT_SECONDS 1.0
 /* Users whose counts are kept (least recently counted dropped first). */
 #define QF_QUOTA_TRACKED 4096
+/* Bytes stored per byte of a molecule record as given, for the storage
+ * quota's estimate of what an upload adds before the next recount (the
+ * record kept as given, its coordinates and atoms as JSON: a water XYZ
+ * record of 70 bytes takes about 170). */
+#define QF_QUOTA_STORED_PER_BYTE 3
 
 /* API usage log and audit entries waiting to be written by the writer
  * thread (off the request path); past it, entries are dropped and counted

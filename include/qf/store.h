@@ -412,6 +412,12 @@ int qf_store_changes(qf_store *s, const char *table, double since, int limit, js
  * "running"}] (the system's view; the queue-length samples). */
 int qf_store_queue_by_owner(qf_store *s, json_t **out, qf_err *err);
 
+/* Bytes the store keeps for user_id's own data, against the storage quota:
+ * the text of their molecules (atoms, coordinates, the record as given,
+ * how it was embedded) and their calculations' results (the system's
+ * view; job directories on the workers' disks are not counted). */
+int qf_store_storage_used(qf_store *s, const char *user_id, int64_t *bytes, qf_err *err);
+
 /* ---- notifications (the outbox; src/store/outbox.c) ------------------------------
  * Rows are written by the store itself in the transactions that record
  * events (a job's final state, a batch completing), following the owner's

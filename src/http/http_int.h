@@ -302,7 +302,8 @@ struct qf_server {
 	qf__buckets *rate;
 	qf__throttle *throttle;
 	qf__throttle *totp_throttle; /* failed two-factor codes per user */
-	qf__tally *active_jobs;      /* per user, for the quota (QF_QUOTA_RECOUNT_SECONDS) */
+	qf__tally *active_jobs;      /* per user, for the quotas (QF_QUOTA_RECOUNT_SECONDS) */
+	qf__tally *storage_used;
 
 	qf__writer *writer;
 	qf__metrics *metrics;
@@ -438,6 +439,8 @@ int qf__spec_of(qf__req *r, const json_t *j, qf_spec *spec);
 /* Refuse a submission of `adding` more calculations past the caller's quota
  * of calculations queued or running at once (quota.active_jobs, 429). */
 int qf__check_active_quota(qf__req *r, size_t adding);
+/* The storage quota, with bytes more (413 quota.storage past it). */
+int qf__check_storage_quota(qf__req *r, size_t adding);
 /* Whether pw matches a password hash (NULL: no account; as slow as a real
  * check), under the server's limit of hashes at once (handlers/auth.c). */
 bool qf__password_ok(qf__req *r, const char *hash, const char *pw);

@@ -793,8 +793,9 @@ static int server_init(qf_server *s, const qf_server_opts *o, qf_err *err)
 	s->throttle = qf__throttle_new(QF_LOGIN_TRACKED);
 	s->totp_throttle = qf__throttle_new(QF_TOTP_TRACKED);
 	s->active_jobs = qf__tally_new(QF_QUOTA_TRACKED);
+	s->storage_used = qf__tally_new(QF_QUOTA_TRACKED);
 	s->metrics = qf__metrics_new(qf__nroutes);
-	if (!s->rate || !s->throttle || !s->totp_throttle || !s->active_jobs || !s->metrics)
+	if (!s->rate || !s->throttle || !s->totp_throttle || !s->active_jobs || !s->storage_used || !s->metrics)
 		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
 	find_web_root(s);
 	qf_store_opts so;
@@ -987,6 +988,7 @@ void qf_server_free(qf_server *s)
 	qf__throttle_free(s->throttle);
 	qf__throttle_free(s->totp_throttle);
 	qf__tally_free(s->active_jobs);
+	qf__tally_free(s->storage_used);
 	free(s->auth_cache);
 	json_decref(s->counts);
 	qf_store_close(s->store);

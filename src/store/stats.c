@@ -420,3 +420,45 @@ int qf_store_queue_by_owner(qf_store *s, json_t **out, qf_err *err)
 	*out = arr;
 	return 0;
 }
+
+int qf_store_storage_used(qf_store *s, const char *user_id, int64_t *bytes, qf_err *err)
+{
+	*bytes = 0;
+	qf_actor sys = qf_actor_system();
+	qf__tx tx;
+	int rc = qf__tx_begin(s, &sys, false, &tx, err);
+	if (rc)
+		return rc;
+	/* bytes, not characters, of text and JSON columns on both backends */
+	static const char *const sql[] = {
+		[QF__SQLITE] =
+			"SELECT (SELECT coalesce(sum(length(CAST(atomic_numbers AS BLOB)) + "
+			"length(CAST(coordinates AS BLOB)) + coalesce(length(CAST(input_text AS BLOB)), 0) + "
+			"coalesce(length(CAST(embedding AS BLOB)), 0)), 0) FROM molecules WHERE owner_id = ?) + "
+			"(SELECT coalesce(sum(length(CAST(results AS BLOB))), 0) FROM calculations WHERE "
+			"owner_id = ?)",
+		[QF__PG] =
+			"SELECT ((SELECT coalesce(sum(octet_length(atomic_numbers::text) + "
+			"octet_length(coordinates::text) + coalesce(octet_length(input_text), 0) + "
+			"coalesce(octet_length(embedding::text), 0)), 0) FROM molecules WHERE owner_id = ?) + "
+			"(SELECT coalesce(sum(octet_length(results::text)), 0) FROM calculations WHERE "
+			"owner_id = ?))::bigint",
+	};
+	qf__stmt *st = NULL;
+	rc = qf__db_prepare(tx.db, sql[qf__db_dialect(tx.db)], &st, err);
+	if (!rc) {
+		qf__stmt_bind_str(st, 1, user_id);
+		qf__stmt_bind_str(st, 2, user_id);
+		rc = qf__stmt_step(st, err);
+		if (rc == 1) {
+			*bytes = qf__stmt_col_int64(st, 0);
+			rc = 0;
+		}
+	}
+	qf__stmt_finalize(st);
+	if (rc) {
+		qf__tx_rollback(&tx);
+		return rc;
+	}
+	return qf__tx_commit(&tx, err);
+}

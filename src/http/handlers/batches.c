@@ -107,6 +107,8 @@ int h_batches_create(qf__req *r)
 		if (!rc)
 			rc = qf__check_active_quota(r, 0);
 		if (!rc)
+			rc = qf__check_storage_quota(r, QF_QUOTA_STORED_PER_BYTE * len);
+		if (!rc)
 			rc = qf_submitter_add(sub, reader, filename[0] ? filename : "upload", &r->err);
 		if (!rc)
 			rc = qf_submitter_finish(sub, &r->err);

@@ -70,47 +70,87 @@ static int count_active(qf__req *r, int64_t *active)
 	return 0;
 }
 
-/* Calculations the caller has queued or running, against the quota. The
- * store is counted at most once per QF_QUOTA_RECOUNT_SECONDS per user, what
- * this server admits in between added to the count (a count reads the
- * user's index entries: with a deep queue that is the submit's main cost);
- * a refusal is always decided on a fresh count, so a stale one never
- * refuses. */
-int qf__check_active_quota(qf__req *r, size_t adding)
+static int count_storage(qf__req *r, int64_t *bytes)
+{
+	return qf_store_storage_used(r->srv->store, r->actor.user_id, bytes, &r->err);
+}
+
+/* The caller's users row's column col, or dflt when unset. */
+static double user_limit(qf__req *r, const char *col, double dflt)
 {
 	json_t *u = NULL;
-	int64_t limit = QF_QUOTA_ACTIVE_JOBS;
+	double limit = dflt;
 	if (!qf_store_get(r->srv->store, &r->actor, "users", r->actor.user_id, &u, &r->err)) {
-		json_t *m = json_object_get(u, "max_concurrent_jobs");
-		if (json_is_integer(m) && json_integer_value(m) >= 0)
-			limit = json_integer_value(m);
+		json_t *m = json_object_get(u, col);
+		if (json_is_number(m) && json_number_value(m) >= 0)
+			limit = json_number_value(m);
 	}
 	json_decref(u);
 	qf_err_init(&r->err);
+	return limit;
+}
+
+/* Whether adding more of what count() counts keeps the caller within limit:
+ * the store is counted at most once per QF_QUOTA_RECOUNT_SECONDS per user,
+ * what this server admits in between added to the count (with a deep queue
+ * or many molecules the count is the request's main cost); a refusal is
+ * always decided on a fresh count, so a stale one never refuses. *used gets
+ * the count. */
+static int within_quota(qf__req *r, qf__tally *t, int (*count)(qf__req *, int64_t *),
+                        int64_t adding, double limit, int64_t *used, bool *ok)
+{
 	qf_server *s = r->srv;
 	const char *uid = r->actor.user_id;
-	int64_t active = 0;
 	double now = qf_clock_mono();
 	pthread_mutex_lock(&s->limits_mu);
-	bool known = qf__tally_get(s->active_jobs, uid, now, QF_QUOTA_RECOUNT_SECONDS, &active);
+	bool known = qf__tally_get(t, uid, now, QF_QUOTA_RECOUNT_SECONDS, used);
 	pthread_mutex_unlock(&s->limits_mu);
-	if (!known || active + (int64_t)adding > limit) {
-		int rc = count_active(r, &active);
+	if (!known || (double)(*used + adding) > limit) {
+		int rc = count(r, used);
 		if (rc)
 			return rc;
 		pthread_mutex_lock(&s->limits_mu);
-		qf__tally_set(s->active_jobs, uid, now, active);
+		qf__tally_set(t, uid, now, *used);
 		pthread_mutex_unlock(&s->limits_mu);
 	}
-	if (active + (int64_t)adding > limit)
-		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "quota.active_jobs",
-		                "%lld calculations are queued or running and %zu more would pass your "
-		                "quota of %lld: wait for some to finish",
-		                (long long)active, adding, (long long)limit);
-	pthread_mutex_lock(&s->limits_mu);
-	qf__tally_add(s->active_jobs, uid, (int64_t)adding);
-	pthread_mutex_unlock(&s->limits_mu);
+	*ok = (double)(*used + adding) <= limit;
+	if (*ok) {
+		pthread_mutex_lock(&s->limits_mu);
+		qf__tally_add(t, uid, adding);
+		pthread_mutex_unlock(&s->limits_mu);
+	}
 	return 0;
+}
+
+/* Calculations the caller has queued or running, against the quota. */
+int qf__check_active_quota(qf__req *r, size_t adding)
+{
+	double limit = user_limit(r, "max_concurrent_jobs", QF_QUOTA_ACTIVE_JOBS);
+	int64_t active = 0;
+	bool ok = false;
+	int rc = within_quota(r, r->srv->active_jobs, count_active, (int64_t)adding, limit, &active, &ok);
+	if (!rc && !ok)
+		rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "quota.active_jobs",
+		              "%lld calculations are queued or running and %zu more would pass your "
+		              "quota of %.0f: wait for some to finish",
+		              (long long)active, adding, limit);
+	return rc;
+}
+
+/* What the caller keeps in the store, and bytes more, against the storage
+ * quota (users.storage_quota_mb, in MiB). */
+int qf__check_storage_quota(qf__req *r, size_t adding)
+{
+	double limit = user_limit(r, "storage_quota_mb", QF_QUOTA_STORAGE_MB) * 1048576.0;
+	int64_t used = 0;
+	bool ok = false;
+	int rc = within_quota(r, r->srv->storage_used, count_storage, (int64_t)adding, limit, &used, &ok);
+	if (!rc && !ok)
+		rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "quota.storage",
+		              "your molecules and results take %.3f MiB and %.3f MiB more would pass "
+		              "your storage quota of %.3f MiB: delete some first",
+		              (double)used / 1048576.0, (double)adding / 1048576.0, limit / 1048576.0);
+	return rc;
 }
 
 int h_calcs_submit(qf__req *r)

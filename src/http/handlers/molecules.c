@@ -195,6 +195,10 @@ int h_molecules_create(qf__req *r)
 		return qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "http.invalid_body",
 		                "'conformers' is for SMILES: an XYZ or SDF molecule has its geometry");
 	}
+	if ((rc = qf__check_storage_quota(r, QF_QUOTA_STORED_PER_BYTE * len))) {
+		json_decref(fields);
+		return rc;
+	}
 	qf_mol m;
 	qf_mol_init(&m);
 	if ((rc = read_one(r, fmt, data, len, (int)conformers, &m))) {

@@ -1,4 +1,4 @@
-/* qf-test: labels=integration,http timeout=300 */
+/* qf-test: labels=integration,http,postgres timeout=300 */
 /*
  * Who may register and how fast anyone may call, over real HTTP against
  * `qforge serve`:
@@ -24,7 +24,13 @@
  *    quota.active_jobs, a submission of two molecules at once when one slot
  *    is left too; after a cancel the next submission is queued at once (a
  *    refusal is decided on a fresh count, never on the server's remembered
- *    one, QF_QUOTA_RECOUNT_SECONDS).
+ *    one, QF_QUOTA_RECOUNT_SECONDS);
+ *  - the storage quota (users.storage_quota_mb 0.002, on SQLite and on
+ *    PostgreSQL): water molecules are created until one is refused with 413
+ *    quota.storage, which stores nothing; after a delete the next one is
+ *    created at once; a batch upload past the quota is refused the same way
+ *    and stores no molecule; with the quota lifted the same upload is
+ *    accepted.
  */
 #include "http_test.h"
 
@@ -304,6 +310,106 @@ static void test_active_jobs_quota(void **state)
 	assert_int_equal(ht_stop(&s, 30), 0);
 }
 
+static long long molecules_of(const ht_server *s, const char *uid)
+{
+	return sv_int(&s->store, "SELECT count(*) FROM molecules WHERE owner_id = '%s'", uid);
+}
+
+static void storage_quota(bool pg)
+{
+	sv_setup();
+	ht_server s;
+	char tmp[QF_MAX_PATH];
+	ht_store(&s, pg ? "limits-storage-pg" : "limits-storage", pg, tmp);
+	const char *extra[] = {"--registration", "open", NULL};
+	ht_serve(&s, tmp, 0, extra);
+	char token[QF_MAX_PATH], uid[QF_UUID_STR];
+	ht_register(&s, "full@example.org", token, uid);
+	json_decref(sv_rows(&s.store, "UPDATE users SET storage_quota_mb = 0.002 WHERE id = '%s' RETURNING 1", uid));
+	int created = 0;
+	bool refused = false;
+	char ids[40][QF_UUID_STR];
+	for (int i = 0; i < 40 && !refused; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "w%d", i);
+		char *mb = ht_molecule_body(name, NULL, (unsigned)i);
+		ht_resp r;
+		ht_call(&r, &s, "POST", "/api/v1/molecules", token, mb);
+		free(mb);
+		if (r.status == 201) {
+			qf_strlcpy(ids[created++], json_string_value(json_object_get(r.json, "id")), QF_UUID_STR);
+		} else if (r.status == 413) {
+			assert_string_equal(ht_error_code(&r), "quota.storage");
+			ht_check_error_shape(&r, "storage quota");
+			refused = true;
+		} else {
+			fail_msg("molecule %d: %ld %s", i, r.status, r.body);
+		}
+		ht_resp_release(&r);
+	}
+	long long bytes = sv_int(&s.store, pg ? "SELECT sum(octet_length(coordinates::text) + "
+	                                        "octet_length(atomic_numbers::text) + "
+	                                        "octet_length(input_text)) FROM molecules"
+	                                      : "SELECT sum(length(coordinates) + length(atomic_numbers) "
+	                                        "+ length(input_text)) FROM molecules");
+	print_message("%s: %d molecules (%lld bytes) within 0.002 MiB (2097 bytes), then refused\n",
+	              pg ? "postgresql" : "sqlite", created, bytes);
+	assert_true(refused);
+	assert_true(created >= 1);
+	assert_int_equal((int)molecules_of(&s, uid), created);
+	/* at most one molecule past the quota (the estimate before a recount) */
+	assert_true(bytes <= 2097 + bytes / created);
+	/* deletes free room, seen by the very next molecule */
+	ht_resp r;
+	for (int i = 0; i < created; i++) {
+		char path[64 + QF_UUID_STR];
+		snprintf(path, sizeof(path), "/api/v1/molecules/%.36s", ids[i]);
+		ht_call(&r, &s, "DELETE", path, token, NULL);
+		if (r.status != 200 && r.status != 204)
+			fail_msg("delete: %ld %s", r.status, r.body);
+		ht_resp_release(&r);
+	}
+	char *mb = ht_molecule_body("again", NULL, 777);
+	ht_expect(&r, &s, "POST", "/api/v1/molecules", token, mb, 201);
+	free(mb);
+	ht_resp_release(&r);
+	long long before = molecules_of(&s, uid);
+	/* an upload of twenty more */
+	char upload[4096] = "";
+	size_t off = 0;
+	for (int i = 0; i < 20; i++)
+		off += (size_t)snprintf(upload + off, sizeof(upload) - off,
+		                        "3\\nb%d\\nO 0.0 0.0 %.4f\\nH 0.0 0.7572 -0.4692\\nH 0.0 -0.7572 -0.4692\\n",
+		                        i, 0.2 + 0.0001 * i);
+	char *body = NULL;
+	if (asprintf(&body, "{\"name\":\"b\",\"format\":\"xyz\",\"data\":\"%s\",\"spec\":{\"task\":\"sp\"}}",
+	             upload) < 0)
+		fail_msg("out of memory");
+	ht_call(&r, &s, "POST", "/api/v1/batches", token, body);
+	if (r.status != 413 || strcmp(ht_error_code(&r), "quota.storage"))
+		fail_msg("batch past the quota: %ld %s", r.status, r.body);
+	ht_resp_release(&r);
+	assert_int_equal((int)molecules_of(&s, uid), (int)before);
+	json_decref(sv_rows(&s.store, "UPDATE users SET storage_quota_mb = NULL WHERE id = '%s' RETURNING 1", uid));
+	ht_expect(&r, &s, "POST", "/api/v1/batches", token, body, 201);
+	ht_resp_release(&r);
+	free(body);
+	assert_int_equal((int)molecules_of(&s, uid), (int)before + 20);
+	assert_int_equal(ht_stop(&s, 30), 0);
+}
+
+static void test_storage_quota_sqlite(void **state)
+{
+	(void)state;
+	storage_quota(false);
+}
+
+static void test_storage_quota_pg(void **state)
+{
+	(void)state;
+	storage_quota(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +417,8 @@ int main(void)
 		cmocka_unit_test(test_registration_invite),
 		cmocka_unit_test(test_rates_connections_usage),
 		cmocka_unit_test(test_active_jobs_quota),
+		cmocka_unit_test(test_storage_quota_sqlite),
+		cmocka_unit_test(test_storage_quota_pg),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
