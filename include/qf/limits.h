@@ -375,6 +375,14 @@
  * on a fresh count. So over a quota go at most what other servers admitted
  * within it. */
 #define QF_QUOTA_RECOUNT_SECONDS 1.0
+/* The storage quota's count reads every byte of the user's molecules and
+ * results (100,000 drug-like molecules: hundreds of MB), so it is made at
+ * most once a minute while uploads are admitted, and at most once a second
+ * when one would be refused: a refusal rests on a count at most a second
+ * old plus this server's estimate of what it admitted since (this server's
+ * own deletes make the next request count again). */
+#define QF_QUOTA_STORAGE_RECOUNT_SECONDS 60.0
+#define QF_QUOTA_STORAGE_REFUSE_SECONDS 1.0
 /* Users whose counts are kept (least recently counted dropped first). */
 #define QF_QUOTA_TRACKED 4096
 /* Bytes stored per byte of a molecule record as given, for the storage

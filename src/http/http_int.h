@@ -222,6 +222,8 @@ bool qf__tally_get(qf__tally *t, const char *key, double now, double max_age, in
 void qf__tally_set(qf__tally *t, const char *key, double now, int64_t count);
 /* Add n to key's count, if it has one. */
 void qf__tally_add(qf__tally *t, const char *key, int64_t n);
+/* key's count is stale: the next get misses. */
+void qf__tally_forget(qf__tally *t, const char *key);
 
 /* ---- the writer of the API usage log and the audit log (usage.c) -------------------- */
 
@@ -441,6 +443,8 @@ int qf__spec_of(qf__req *r, const json_t *j, qf_spec *spec);
 int qf__check_active_quota(qf__req *r, size_t adding);
 /* The storage quota, with bytes more (413 quota.storage past it). */
 int qf__check_storage_quota(qf__req *r, size_t adding);
+/* user_id's stored data shrank (a delete): count it again next time. */
+void qf__storage_changed(qf_server *s, const char *user_id);
 /* Whether pw matches a password hash (NULL: no account; as slow as a real
  * check), under the server's limit of hashes at once (handlers/auth.c). */
 bool qf__password_ok(qf__req *r, const char *hash, const char *pw);

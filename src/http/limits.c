@@ -252,3 +252,10 @@ void qf__tally_add(qf__tally *t, const char *key, int64_t n)
 	if (e)
 		e->count += n;
 }
+
+void qf__tally_forget(qf__tally *t, const char *key)
+{
+	tally *e = tally_find(t, key);
+	if (e)
+		e->at = -INFINITY; /* stale, and the first to be reused */
+}

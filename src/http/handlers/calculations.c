@@ -91,21 +91,23 @@ static double user_limit(qf__req *r, const char *col, double dflt)
 }
 
 /* Whether adding more of what count() counts keeps the caller within limit:
- * the store is counted at most once per QF_QUOTA_RECOUNT_SECONDS per user,
- * what this server admits in between added to the count (with a deep queue
- * or many molecules the count is the request's main cost); a refusal is
- * always decided on a fresh count, so a stale one never refuses. *used gets
- * the count. */
+ * the store is counted at most once per admit_age seconds per user, what
+ * this server admits in between added to the count (with a deep queue or
+ * many molecules the count is the request's main cost); a refusal is only
+ * decided on a count at most refuse_age seconds old (0: always a fresh
+ * one), so a stale count never refuses. *used gets the count. */
 static int within_quota(qf__req *r, qf__tally *t, int (*count)(qf__req *, int64_t *),
-                        int64_t adding, double limit, int64_t *used, bool *ok)
+                        int64_t adding, double limit, double admit_age, double refuse_age,
+                        int64_t *used, bool *ok)
 {
 	qf_server *s = r->srv;
 	const char *uid = r->actor.user_id;
 	double now = qf_clock_mono();
 	pthread_mutex_lock(&s->limits_mu);
-	bool known = qf__tally_get(t, uid, now, QF_QUOTA_RECOUNT_SECONDS, used);
+	bool known = qf__tally_get(t, uid, now, admit_age, used);
+	bool recent = known && qf__tally_get(t, uid, now, refuse_age, used);
 	pthread_mutex_unlock(&s->limits_mu);
-	if (!known || (double)(*used + adding) > limit) {
+	if (!known || ((double)(*used + adding) > limit && !recent)) {
 		int rc = count(r, used);
 		if (rc)
 			return rc;
@@ -122,13 +124,21 @@ static int within_quota(qf__req *r, qf__tally *t, int (*count)(qf__req *, int64_
 	return 0;
 }
 
+void qf__storage_changed(qf_server *s, const char *user_id)
+{
+	pthread_mutex_lock(&s->limits_mu);
+	qf__tally_forget(s->storage_used, user_id);
+	pthread_mutex_unlock(&s->limits_mu);
+}
+
 /* Calculations the caller has queued or running, against the quota. */
 int qf__check_active_quota(qf__req *r, size_t adding)
 {
 	double limit = user_limit(r, "max_concurrent_jobs", QF_QUOTA_ACTIVE_JOBS);
 	int64_t active = 0;
 	bool ok = false;
-	int rc = within_quota(r, r->srv->active_jobs, count_active, (int64_t)adding, limit, &active, &ok);
+	int rc = within_quota(r, r->srv->active_jobs, count_active, (int64_t)adding, limit,
+	                      QF_QUOTA_RECOUNT_SECONDS, 0, &active, &ok);
 	if (!rc && !ok)
 		rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "quota.active_jobs",
 		              "%lld calculations are queued or running and %zu more would pass your "
@@ -144,7 +154,9 @@ int qf__check_storage_quota(qf__req *r, size_t adding)
 	double limit = user_limit(r, "storage_quota_mb", QF_QUOTA_STORAGE_MB) * 1048576.0;
 	int64_t used = 0;
 	bool ok = false;
-	int rc = within_quota(r, r->srv->storage_used, count_storage, (int64_t)adding, limit, &used, &ok);
+	int rc = within_quota(r, r->srv->storage_used, count_storage, (int64_t)adding, limit,
+	                      QF_QUOTA_STORAGE_RECOUNT_SECONDS, QF_QUOTA_STORAGE_REFUSE_SECONDS, &used,
+	                      &ok);
 	if (!rc && !ok)
 		rc = qf__fail(r, QF_EINVAL, QF_CAT_VALIDATION, "quota.storage",
 		              "your molecules and results take %.3f MiB and %.3f MiB more would pass "

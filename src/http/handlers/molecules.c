@@ -354,6 +354,9 @@ int h_molecules_delete(qf__req *r)
 	int rc;
 	if ((rc = qf__req_uuid(r, "id", &id)) || (rc = qf__get_row(r, "molecules", id, &row)))
 		return rc;
+	char owner[QF_UUID_STR] = "";
+	const char *o = json_string_value(json_object_get(row, "owner_id"));
+	qf_strlcpy(owner, o ? o : r->actor.user_id, sizeof(owner));
 	json_decref(row);
 	/* work in flight would lose its molecule */
 	static const char *const active[] = {"queued", "running"};
@@ -375,6 +378,7 @@ int h_molecules_delete(qf__req *r)
 		return rc;
 	}
 	qf__audit(r, "molecule_delete", "molecules", id, NULL, "success", NULL);
+	qf__storage_changed(r->srv, owner);
 	qf__writer_flush(r->srv->writer);
 	r->status = 204;
 	return 0;
