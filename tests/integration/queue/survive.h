@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -240,6 +241,12 @@ static inline void sv_spawn(sv_proc *p, const char *const *argv, const char *con
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		fail_msg("could not open %s: %s", log, strerror(errno));
+	/* forked by the test's main thread, the child dies with the test: a
+	 * test that fails half-way (or is killed by its timeout) leaves no
+	 * server or worker running (PR_SET_PDEATHSIG follows the forking
+	 * thread, so children of other threads are left as they were) */
+	bool main_thread = (pid_t)syscall(SYS_gettid) == getpid();
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -251,6 +258,9 @@ static inline void sv_spawn(sv_proc *p, const char *const *argv, const char *con
 		dup2(fd, 2);
 		if (as && (setgroups(0, NULL) || setgid(as->pw_gid) || setuid(as->pw_uid)))
 			_exit(125);
+		/* after the change of user, which clears it */
+		if (main_thread && (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || getppid() != parent))
+			_exit(124);
 		if (cwd && chdir(cwd))
 			_exit(126);
 		if (strchr(argv[0], '/'))
