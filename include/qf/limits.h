@@ -369,11 +369,11 @@
 #define QF_QUOTA_ACTIVE_JOBS 100000
 #define QF_QUOTA_BATCH_MOLECULES 100000
 #define QF_QUOTA_STORAGE_MB 10240.0
-/* The active-jobs and storage quotas: a server counts a user's queued and
- * running calculations (stored bytes) in the store at most once per this
- * many seconds and adds what it admitted since; a refusal is always decided
- * on a fresh count. So over a quota go at most what other servers admitted
- * within it. */
+/* The active-jobs quota: a server counts a user's queued and running
+ * calculations in the store at most once per this many seconds and adds
+ * what it admitted since; a refusal is always decided on a fresh count. So
+ * over the quota go at most the submissions other servers admitted within
+ * it. */
 #define QF_QUOTA_RECOUNT_SECONDS 1.0
 /* The storage quota's count reads every byte of the user's molecules and
  * results (100,000 drug-like molecules: hundreds of MB), so it is made at

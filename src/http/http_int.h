@@ -213,12 +213,13 @@ void qf__throttle_clear(qf__throttle *t, const char *key);
 double qf__throttle_window_wait(qf__throttle *t, const char *key, int max, double window, double now);
 void qf__throttle_window_fail(qf__throttle *t, const char *key, double window, double now);
 
-/* Counts kept per key for a while: the active-jobs quota's per-user count. */
+/* Counts kept per key for a while: the quotas' per-user counts. */
 typedef struct qf__tally qf__tally;
 qf__tally *qf__tally_new(int capacity);
 void qf__tally_free(qf__tally *t);
-/* key's count if it was set no more than max_age seconds before now. */
-bool qf__tally_get(qf__tally *t, const char *key, double now, double max_age, int64_t *count);
+/* key's count and how many seconds before now it was set (false: none, or
+ * forgotten: an infinite age). */
+bool qf__tally_get(qf__tally *t, const char *key, double now, int64_t *count, double *age);
 void qf__tally_set(qf__tally *t, const char *key, double now, int64_t count);
 /* Add n to key's count, if it has one. */
 void qf__tally_add(qf__tally *t, const char *key, int64_t n);

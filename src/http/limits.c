@@ -1,6 +1,6 @@
 /*
- * Request-rate buckets, the login throttle and the quota's tallies: small fixed-size tables
- * keyed by a string (a user, an API key, a client address, an e-mail
+ * Request-rate buckets, the login throttle and the quotas' tallies: small
+ * fixed-size tables keyed by a string (a user, an API key, a client address, an e-mail
  * address). A full table forgets its least recently seen key in the probe
  * window, so that a flood of new keys cannot grow memory; the callers hold
  * the server's limits lock.
@@ -228,12 +228,13 @@ static tally *tally_find(qf__tally *t, const char *key)
 	return fresh ? NULL : e;
 }
 
-bool qf__tally_get(qf__tally *t, const char *key, double now, double max_age, int64_t *count)
+bool qf__tally_get(qf__tally *t, const char *key, double now, int64_t *count, double *age)
 {
 	tally *e = tally_find(t, key);
-	if (!e || now - e->at > max_age || now < e->at)
+	if (!e || now < e->at)
 		return false;
 	*count = e->count;
+	*age = now - e->at;
 	return true;
 }
 

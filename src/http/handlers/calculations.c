@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +96,7 @@ static double user_limit(qf__req *r, const char *col, double dflt)
  * this server admits in between added to the count (with a deep queue or
  * many molecules the count is the request's main cost); a refusal is only
  * decided on a count at most refuse_age seconds old (0: always a fresh
- * one), so a stale count never refuses. *used gets the count. */
+ * one). *used gets the count. */
 static int within_quota(qf__req *r, qf__tally *t, int (*count)(qf__req *, int64_t *),
                         int64_t adding, double limit, double admit_age, double refuse_age,
                         int64_t *used, bool *ok)
@@ -103,11 +104,12 @@ static int within_quota(qf__req *r, qf__tally *t, int (*count)(qf__req *, int64_
 	qf_server *s = r->srv;
 	const char *uid = r->actor.user_id;
 	double now = qf_clock_mono();
+	double age = INFINITY;
 	pthread_mutex_lock(&s->limits_mu);
-	bool known = qf__tally_get(t, uid, now, admit_age, used);
-	bool recent = known && qf__tally_get(t, uid, now, refuse_age, used);
+	if (!qf__tally_get(t, uid, now, used, &age))
+		age = INFINITY;
 	pthread_mutex_unlock(&s->limits_mu);
-	if (!known || ((double)(*used + adding) > limit && !recent)) {
+	if (age > admit_age || ((double)(*used + adding) > limit && age > refuse_age)) {
 		int rc = count(r, used);
 		if (rc)
 			return rc;
