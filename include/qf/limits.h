@@ -329,6 +329,12 @@
 #define QF_HTTP_MAX_CONNECTIONS 1024
 #define QF_HTTP_MAX_PER_IP 128
 #define QF_HTTP_TIMEOUT_S 30
+/* GET /api/v1/calculations/{id} keeps the tail of an answer (per-atom rows
+ * and molecule summary) per caller and calculation, reused while the
+ * calculation's row reads byte for byte the same: this many slots, each
+ * tail at most this size. */
+#define QF_HTTP_CALC_TAILS 256
+#define QF_HTTP_CALC_TAIL_MAX (256 * 1024)
 /* Memory one connection may use for its headers and buffers (libmicrohttpd's
  * pool), and the header block we accept within it: larger headers get 431.
  * Twice the header block, for margin (test_server: headers just under it

@@ -321,7 +321,12 @@ struct qf_server {
 	pthread_mutex_t cache_mu;
 	double counts_at;
 	json_t *counts;
+
+	/* the tails of calculation answers (handlers/calculations.c) */
+	pthread_mutex_t tails_mu;
+	struct qf__calc_tail *tails; /* QF_HTTP_CALC_TAILS slots */
 };
+void qf__calc_tails_free(qf_server *s);
 
 /* Run the route's handler for a request whose headers, arguments and body
  * are in r (the glue of server.c, and qf_server_handle). */

@@ -789,6 +789,7 @@ static int server_init(qf_server *s, const qf_server_opts *o, qf_err *err)
 	pthread_cond_init(&s->pw_cv, NULL);
 	pthread_mutex_init(&s->limits_mu, NULL);
 	pthread_mutex_init(&s->cache_mu, NULL);
+	pthread_mutex_init(&s->tails_mu, NULL);
 	s->rate = qf__buckets_new(QF_RATE_TRACKED);
 	s->throttle = qf__throttle_new(QF_LOGIN_TRACKED);
 	s->totp_throttle = qf__throttle_new(QF_TOTP_TRACKED);
@@ -991,6 +992,7 @@ void qf_server_free(qf_server *s)
 	qf__tally_free(s->storage_used);
 	free(s->auth_cache);
 	json_decref(s->counts);
+	qf__calc_tails_free(s);
 	qf_store_close(s->store);
 	sodium_memzero(s->secret_key, sizeof(s->secret_key));
 	free(s);
