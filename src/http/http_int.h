@@ -327,6 +327,8 @@ struct qf_server {
 	struct qf__calc_tail *tails; /* QF_HTTP_CALC_TAILS slots */
 };
 void qf__calc_tails_free(qf_server *s);
+/* FNV-1a of a NUL-terminated key, for the server's fixed-size tables. */
+size_t qf__hash_key(const char *k);
 
 /* Run the route's handler for a request whose headers, arguments and body
  * are in r (the glue of server.c, and qf_server_handle). */

@@ -16,7 +16,7 @@
 #define PROBE 8
 #define KEY 128
 
-static size_t hash_key(const char *k)
+size_t qf__hash_key(const char *k)
 {
 	size_t h = 1469598103934665603ULL;
 	for (; *k; k++)
@@ -52,7 +52,7 @@ void qf__buckets_free(qf__buckets *b)
 
 static bucket *find_or_take(bucket *arr, int n, size_t stride, const char *key, bool *fresh)
 {
-	size_t i0 = hash_key(key) % (size_t)n, oldest = i0;
+	size_t i0 = qf__hash_key(key) % (size_t)n, oldest = i0;
 	double oldest_at = INFINITY;
 	for (int p = 0; p < PROBE; p++) {
 		size_t i = (i0 + (size_t)p) % (size_t)n;
@@ -126,7 +126,7 @@ void qf__throttle_free(qf__throttle *t)
 
 static fail *lookup(qf__throttle *t, const char *key, bool create)
 {
-	size_t i0 = hash_key(key) % (size_t)t->n;
+	size_t i0 = qf__hash_key(key) % (size_t)t->n;
 	for (int p = 0; p < PROBE; p++) {
 		fail *e = &t->f[(i0 + (size_t)p) % (size_t)t->n];
 		if (e->key[0] && !strcmp(e->key, key))

@@ -321,12 +321,9 @@ void qf__calc_tails_free(qf_server *s)
 
 static struct qf__calc_tail *tail_slot(qf_server *s, const char *key)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (const char *p = key; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
 	if (!s->tails && !(s->tails = calloc(QF_HTTP_CALC_TAILS, sizeof(*s->tails))))
 		return NULL;
-	return &s->tails[h % QF_HTTP_CALC_TAILS];
+	return &s->tails[qf__hash_key(key) % QF_HTTP_CALC_TAILS];
 }
 
 /* Append the kept tail when the row in b (its object still open) is the one
