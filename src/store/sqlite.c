@@ -10,12 +10,14 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "db.h"
+#include "qf/log.h"
 #include "qf/str.h"
 
 /* Prepared statements kept per connection, by SQL text: the store prepares
@@ -470,8 +472,21 @@ static const qf__db_ops sq_db_ops = {
 	.close = sq_close,
 };
 
+/* SQLite counts the memory it holds under one process-wide mutex on every
+ * allocation: with a server's threads reading at once that mutex is
+ * contended (futex waits in the profile of bench/api). Nothing here reads
+ * those counts, so they are turned off before SQLite starts. */
+static void sq_configure(void)
+{
+	if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+		qf_log_debug("store", "SQLite was started before its memory statistics could be turned off");
+}
+
+static pthread_once_t sq_once = PTHREAD_ONCE_INIT;
+
 int qf__sqlite_open(qf__db **out, const char *path, int busy_timeout_ms, qf_err *err)
 {
+	pthread_once(&sq_once, sq_configure);
 	sq_db *d = calloc(1, sizeof(*d));
 	if (!d)
 		return qf_err_setrc(err, QF_ENOMEM, QF_CAT_SYSTEM, "system.memory", "out of memory");
